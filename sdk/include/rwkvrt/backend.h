@@ -1,0 +1,312 @@
+/*
+ * rwkvrt backend plugin ABI.
+ *
+ * A backend is a shared library (librwkvrt-backend-<name>.so) that exports one C function,
+ * `rwkvrt_backend_negotiate`.  The host fills in the ABI versions it speaks; the plugin answers
+ * with its own range and, if the two overlap, the function table of the highest common version.
+ * The table starts with its own size and version, and is only ever appended to within a version's
+ * lifetime; a slot documented as optional may be NULL.
+ *
+ * Memory model.  A backend works on "device addresses": `void*` values returned by buffer_alloc
+ * (plus byte offsets the host adds).  The host never dereferences them; on the CPU backend they
+ * happen to be ordinary host pointers.  Activations passed to ops are fp32, row-major, dense unless
+ * a leading dimension says otherwise.  Weight matrices are opaque handles made once at load by
+ * weight_prepare, in whatever layout and precision the backend prefers.
+ *
+ * Execution model.  Ops are enqueued on a stream and may run asynchronously; work on one stream
+ * runs in order.  upload() returns once the host source may be reused; download() returns once
+ * the data is in host memory (it waits for earlier work on the stream).  A stream is used by one
+ * host thread at a time; contexts and prepared weights may be shared by all streams of a context.
+ *
+ * Batches.  Ops that touch the recurrent state take B sequences of T tokens each, with
+ * activations laid out [B][T][...] (M = B*T rows), and a rwkvrt_bk_state_ref naming, for each of
+ * the B sequences, the device address of that sequence's state block.  States of a batch need not
+ * be contiguous, so sessions keep their own state and still decode together.
+ *
+ * Errors.  Functions returning int return RWKVRT_BK_OK (0) on success; on failure the plugin's
+ * last_error() gives a message for the calling thread.
+ */
+#ifndef RWKVRT_BACKEND_H_
+#define RWKVRT_BACKEND_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RWKVRT_BACKEND_ABI_VERSION 1
+#define RWKVRT_BACKEND_ENTRY_POINT "rwkvrt_backend_negotiate"
+
+enum {
+  RWKVRT_BK_OK = 0,
+  RWKVRT_BK_ERROR = 1,         /* device or runtime failure */
+  RWKVRT_BK_OUT_OF_MEMORY = 2,
+  RWKVRT_BK_UNSUPPORTED = 3,   /* a dtype, shape or op this backend does not implement */
+  RWKVRT_BK_INVALID = 4        /* bad arguments */
+};
+
+typedef enum rwkvrt_bk_dtype {
+  RWKVRT_BK_F32 = 0,
+  RWKVRT_BK_F16 = 1,
+  RWKVRT_BK_BF16 = 2,
+  RWKVRT_BK_Q4_0 = 3, /* ggml blocks of 32 along a row: fp16 d, 16 bytes of nibbles */
+  RWKVRT_BK_Q4_1 = 4, /* fp16 d, fp16 m, 16 bytes of nibbles */
+  RWKVRT_BK_Q5_0 = 5, /* fp16 d, u32 high bits, 16 bytes of nibbles */
+  RWKVRT_BK_Q5_1 = 6, /* fp16 d, fp16 m, u32 high bits, 16 bytes of nibbles */
+  RWKVRT_BK_Q8_0 = 7, /* fp16 d, 32 int8 */
+  RWKVRT_BK_SAME = 255 /* weight_prepare: keep the source precision */
+} rwkvrt_bk_dtype;
+
+typedef struct rwkvrt_bk_context rwkvrt_bk_context; /* one device */
+typedef struct rwkvrt_bk_stream rwkvrt_bk_stream;   /* an ordered queue of work on a context */
+typedef struct rwkvrt_bk_weight rwkvrt_bk_weight;   /* a prepared matrix */
+typedef struct rwkvrt_bk_graph rwkvrt_bk_graph;     /* a captured sequence of ops */
+
+/* Host services the plugin may use.  Valid for the life of the process. */
+typedef struct rwkvrt_bk_host {
+  uint32_t struct_size;
+  /* Writes one log line; level as rwkvrt_log_level (0 error .. 3 debug).  Thread-safe. */
+  void (*log)(int level, const char* message);
+} rwkvrt_bk_host;
+
+/* The handshake.  The host sets the "in" fields; the plugin always sets the "out" range and, when
+ * it accepts, chosen_version and table. */
+typedef struct rwkvrt_bk_negotiation {
+  uint32_t struct_size;        /* in: sizeof as the host knows it */
+  uint32_t host_min_version;   /* in */
+  uint32_t host_max_version;   /* in */
+  const rwkvrt_bk_host* host;  /* in */
+  uint32_t plugin_min_version; /* out */
+  uint32_t plugin_max_version; /* out */
+  uint32_t chosen_version;     /* out: 0 when the ranges do not overlap */
+  const void* table;           /* out: e.g. const rwkvrt_backend_v1* when chosen_version == 1 */
+} rwkvrt_bk_negotiation;
+
+/* Returns RWKVRT_BK_OK and fills the negotiation, or RWKVRT_BK_UNSUPPORTED (ranges disjoint; the
+ * out range is still set so the host can say which versions were offered). */
+typedef int (*rwkvrt_backend_negotiate_fn)(rwkvrt_bk_negotiation* negotiation);
+
+typedef struct rwkvrt_bk_device_desc {
+  uint32_t struct_size;
+  char name[128];
+  uint64_t memory_total; /* bytes, 0 if unknown */
+  uint64_t memory_free;
+} rwkvrt_bk_device_desc;
+
+typedef struct rwkvrt_bk_context_params {
+  uint32_t struct_size;
+  int32_t device;
+  int32_t n_threads; /* CPU worker threads; 0 = backend default */
+} rwkvrt_bk_context_params;
+
+typedef struct rwkvrt_bk_weight_desc {
+  uint32_t struct_size;
+  const char* name;           /* tensor name, for messages */
+  uint64_t rows;              /* N: output features */
+  uint64_t cols;              /* K: input features (a multiple of 32 for block types) */
+  rwkvrt_bk_dtype src_dtype;
+  const void* src;            /* host memory, rows x cols row-major (blocks run along a row);
+                                 only read during the call */
+  rwkvrt_bk_dtype want_dtype; /* requested storage precision, or RWKVRT_BK_SAME; the backend
+                                 may choose another and reports it through weight_info */
+} rwkvrt_bk_weight_desc;
+
+typedef struct rwkvrt_bk_weight_info {
+  uint32_t struct_size;
+  rwkvrt_bk_dtype dtype; /* precision kept */
+  uint64_t bytes;        /* device memory used */
+  uint64_t bytes_read_per_matmul; /* bytes streamed by one matmul (for roofline figures) */
+} rwkvrt_bk_weight_info;
+
+/* Per-sequence state addressing: bases[b] is the device address of sequence b's state block
+ * (bases itself is a device array of B addresses); the tensor an op touches starts `offset` bytes
+ * into each block. */
+typedef struct rwkvrt_bk_state_ref {
+  void* const* bases;
+  uint64_t offset;
+} rwkvrt_bk_state_ref;
+
+/* y[M,N] (+)= x[M,K] · Wᵀ, W prepared as [N,K]. */
+typedef struct rwkvrt_bk_matmul_args {
+  const float* x;
+  uint64_t M;
+  uint64_t ldx;  /* floats between rows of x; 0 = K */
+  const rwkvrt_bk_weight* w;
+  float* y;
+  uint64_t ldy;  /* floats between rows of y; 0 = N */
+  uint32_t accumulate; /* 1: add to y (residual connections) */
+} rwkvrt_bk_matmul_args;
+
+typedef enum rwkvrt_bk_unary {
+  RWKVRT_BK_SIGMOID = 0,
+  RWKVRT_BK_TANH = 1,
+  RWKVRT_BK_SILU = 2,         /* x·σ(x) */
+  RWKVRT_BK_RELU_SQUARE = 3,  /* max(x,0)² */
+  RWKVRT_BK_NEG_EXP = 4,      /* −exp(x): v5/v6 log-decay from time_decay */
+  RWKVRT_BK_V7_LOG_DECAY = 5  /* −0.606531·σ(x): v7 log-decay */
+} rwkvrt_bk_unary;
+
+typedef enum rwkvrt_bk_binary {
+  RWKVRT_BK_ADD = 0,
+  RWKVRT_BK_SUB = 1,
+  RWKVRT_BK_MUL = 2
+} rwkvrt_bk_binary;
+
+/* Token shift and mixing.  prev[b][t] is the previous token's input (the state for t = 0). */
+typedef struct rwkvrt_bk_token_shift_args {
+  const float* x;   /* [B][T][C] */
+  float* prev;      /* [B][T][C] out */
+  uint64_t B, T, C;
+  rwkvrt_bk_state_ref shift; /* C floats per sequence: read, then set to x[b][T-1] */
+} rwkvrt_bk_token_shift_args;
+
+/* out[i][m][c] = x[m][c] + (prev[m][c] − x[m][c]) · (mix[i][c] + (extra ? extra[i][m][c] : 0)) */
+typedef struct rwkvrt_bk_mix_args {
+  const float* x;
+  const float* prev;
+  uint64_t M, C;
+  uint32_t n_out;     /* 1..8 */
+  const float* mix;   /* [n_out][C] */
+  const float* extra; /* [n_out][M][C] or NULL */
+  float* out;         /* [n_out][M][C] */
+} rwkvrt_bk_mix_args;
+
+typedef struct rwkvrt_bk_norm_args {
+  const float* x;
+  float* y;          /* may equal x */
+  uint64_t M, C;
+  uint64_t groups;   /* layer_norm: ignored; group_norm: number of groups (heads), C % groups == 0 */
+  const float* gamma;
+  const float* beta;
+  float eps;
+} rwkvrt_bk_norm_args;
+
+/* v4 WKV: log-space stabilised, per channel.  State block at `state` holds aa[C], bb[C], pp[C]. */
+typedef struct rwkvrt_bk_wkv4_args {
+  uint64_t B, T, C;
+  const float* k;   /* [B][T][C] */
+  const float* v;   /* [B][T][C] */
+  const float* w;   /* [C] = −exp(time_decay) */
+  const float* u;   /* [C] = time_first */
+  float* y;         /* [B][T][C] */
+  rwkvrt_bk_state_ref state;
+} rwkvrt_bk_wkv4_args;
+
+/* v5/v6 WKV, per head, state S[H][N key][N value]:
+ *   y_j = Σ_i r_i (S_ij + u_i k_i v_j);  S_ij ← exp(λ_i) S_ij + k_i v_j
+ * λ (log decay) is [C] (v5, constant) or [B][T][C] (v6, per token). */
+typedef struct rwkvrt_bk_wkv5_args {
+  uint64_t B, T, H, N;
+  const float* r;
+  const float* k;
+  const float* v;
+  const float* log_decay;
+  uint32_t decay_per_token;
+  const float* u;  /* [C] */
+  float* y;        /* [B][T][C] */
+  rwkvrt_bk_state_ref state;
+} rwkvrt_bk_wkv5_args;
+
+/* v7 WKV (generalised delta rule), per head, state S[H][N value][N key]:
+ *   S ← S·diag(exp(λ)) − (S κ)(κ⊙a)ᵀ + v k̃ᵀ;   y = S r */
+typedef struct rwkvrt_bk_wkv7_args {
+  uint64_t B, T, H, N;
+  const float* r;
+  const float* log_decay; /* [B][T][C] */
+  const float* k;         /* k̃ [B][T][C] */
+  const float* v;
+  const float* kappa;     /* normalised κ */
+  const float* a;         /* in-context learning rate, σ(...) */
+  float* y;
+  rwkvrt_bk_state_ref state;
+} rwkvrt_bk_wkv7_args;
+
+/* v7 key preparation per head: κ = normalise_L2(k⊙k_k), k̃ = k⊙(1 + (a − 1)⊙k_a). */
+typedef struct rwkvrt_bk_v7_key_args {
+  uint64_t M, H, N;
+  const float* k;
+  const float* a;
+  const float* k_k; /* [C] */
+  const float* k_a; /* [C] */
+  float* kappa;
+  float* ktilde;
+} rwkvrt_bk_v7_key_args;
+
+/* v7 bonus per head, added to the GroupNorm output: y_h += (Σ_j r_j k̃_j r_k,j) v_h. */
+typedef struct rwkvrt_bk_v7_bonus_args {
+  uint64_t M, H, N;
+  float* y;
+  const float* r;
+  const float* ktilde;
+  const float* v;
+  const float* r_k; /* [C] */
+} rwkvrt_bk_v7_bonus_args;
+
+/* The function table of ABI version 1. */
+typedef struct rwkvrt_backend_v1 {
+  uint32_t struct_size;
+  uint32_t abi_version; /* 1 */
+  const char* name;        /* short lowercase name: "cpu", "cuda" */
+  const char* description; /* one line */
+
+  /* Message for the calling thread's last failed call of this plugin. */
+  const char* (*last_error)(void);
+
+  /* Score on this machine: > 0 usable (higher is better), 0 unusable with `reason` filled. */
+  float (*probe)(char* reason, size_t reason_capacity);
+  int32_t (*device_count)(void);
+  int (*device_describe)(int32_t device, rwkvrt_bk_device_desc* out);
+
+  int (*context_create)(const rwkvrt_bk_context_params* params, rwkvrt_bk_context** out);
+  void (*context_free)(rwkvrt_bk_context* ctx);
+  int (*stream_create)(rwkvrt_bk_context* ctx, rwkvrt_bk_stream** out);
+  void (*stream_free)(rwkvrt_bk_stream* stream);
+  int (*stream_synchronize)(rwkvrt_bk_stream* stream);
+
+  int (*buffer_alloc)(rwkvrt_bk_context* ctx, uint64_t bytes, void** out);
+  void (*buffer_free)(rwkvrt_bk_context* ctx, void* ptr);
+  int (*upload)(rwkvrt_bk_stream* s, void* dst, const void* host_src, uint64_t bytes);
+  int (*download)(rwkvrt_bk_stream* s, void* host_dst, const void* src, uint64_t bytes);
+  int (*copy)(rwkvrt_bk_stream* s, void* dst, const void* src, uint64_t bytes);
+  int (*fill_zero)(rwkvrt_bk_stream* s, void* dst, uint64_t bytes);
+
+  int (*weight_prepare)(rwkvrt_bk_context* ctx, const rwkvrt_bk_weight_desc* desc,
+                        rwkvrt_bk_weight** out);
+  void (*weight_free)(rwkvrt_bk_context* ctx, rwkvrt_bk_weight* w);
+  int (*weight_info)(const rwkvrt_bk_weight* w, rwkvrt_bk_weight_info* out);
+
+  int (*matmul)(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args* args);
+  /* out[m][:] = table[ids[m]][:]; table is a device fp32 [rows][C]; ids a device int32 [M]
+     whose values the host has checked. */
+  int (*gather_rows)(rwkvrt_bk_stream* s, const float* table, uint64_t C, const int32_t* ids,
+                     uint64_t M, float* out);
+  int (*layer_norm)(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args* args);
+  int (*group_norm)(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args* args);
+  int (*token_shift)(rwkvrt_bk_stream* s, const rwkvrt_bk_token_shift_args* args);
+  int (*mix)(rwkvrt_bk_stream* s, const rwkvrt_bk_mix_args* args);
+  int (*unary)(rwkvrt_bk_stream* s, rwkvrt_bk_unary op, const float* x, float* y, uint64_t n);
+  /* y[m][c] = a[m][c] op b[m][c], or b[c] when b_is_row; y may alias a or b. */
+  int (*binary)(rwkvrt_bk_stream* s, rwkvrt_bk_binary op, const float* a, const float* b,
+                float* y, uint64_t M, uint64_t C, uint32_t b_is_row);
+  int (*wkv4)(rwkvrt_bk_stream* s, const rwkvrt_bk_wkv4_args* args);
+  int (*wkv5)(rwkvrt_bk_stream* s, const rwkvrt_bk_wkv5_args* args);
+  int (*wkv7)(rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args* args);
+  int (*v7_key_prep)(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_key_args* args);
+  int (*v7_bonus)(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_bonus_args* args);
+
+  /* Optional (NULL when unsupported): record the ops enqueued on a stream between capture_begin
+   * and capture_end into a graph, and replay it.  A graph replays the same ops on the same
+   * addresses; the host re-captures when any of them changes. */
+  int (*capture_begin)(rwkvrt_bk_stream* s);
+  int (*capture_end)(rwkvrt_bk_stream* s, rwkvrt_bk_graph** out);
+  int (*graph_launch)(rwkvrt_bk_stream* s, rwkvrt_bk_graph* g);
+  void (*graph_free)(rwkvrt_bk_graph* g);
+} rwkvrt_backend_v1;
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* RWKVRT_BACKEND_H_ */

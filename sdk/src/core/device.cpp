@@ -1,0 +1,185 @@
+#include "core/device.h"
+
+#include <utility>
+
+#include "core/error.h"
+
+namespace rwkvrt {
+
+Device::Device(const BackendEntry& backend, int32_t device, int32_t n_threads)
+    : api_(backend.api), backend_name_(backend.name), device_(device) {
+  if (!api_) fail(RWKVRT_ERR_NO_BACKEND, "backend '{}' is not loaded", backend.name);
+  if (device < 0 || device >= backend.device_count)
+    fail(RWKVRT_ERR_INVALID_ARGUMENT, "backend '{}' has {} device(s); device {} does not exist",
+         backend.name, backend.device_count, device);
+  rwkvrt_bk_context_params p{};
+  p.struct_size = sizeof(p);
+  p.device = device;
+  p.n_threads = n_threads;
+  check(api_->context_create(&p, &ctx_), "context_create");
+}
+
+Device::~Device() {
+  if (ctx_) api_->context_free(ctx_);
+}
+
+void Device::check(int rc, const char* what) const {
+  if (rc == RWKVRT_BK_OK) return;
+  const char* msg = api_->last_error ? api_->last_error() : nullptr;
+  const rwkvrt_status status = rc == RWKVRT_BK_OUT_OF_MEMORY ? RWKVRT_ERR_OUT_OF_MEMORY
+                               : rc == RWKVRT_BK_UNSUPPORTED ? RWKVRT_ERR_UNSUPPORTED
+                                                             : RWKVRT_ERR_BACKEND;
+  fail(status, "backend '{}' {} failed: {}", backend_name_, what, msg && *msg ? msg : "no message");
+}
+
+DeviceBuffer::DeviceBuffer(std::shared_ptr<Device> device, uint64_t bytes)
+    : device_(std::move(device)), bytes_(bytes) {
+  device_->check(device_->api().buffer_alloc(device_->context(), bytes > 0 ? bytes : 1, &ptr_),
+                 "buffer_alloc");
+}
+
+DeviceBuffer::~DeviceBuffer() { release(); }
+
+void DeviceBuffer::release() {
+  if (ptr_) device_->api().buffer_free(device_->context(), ptr_);
+  ptr_ = nullptr;
+  bytes_ = 0;
+}
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
+    : device_(std::move(other.device_)), ptr_(other.ptr_), bytes_(other.bytes_) {
+  other.ptr_ = nullptr;
+  other.bytes_ = 0;
+}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  if (this != &other) {
+    release();
+    device_ = std::move(other.device_);
+    ptr_ = std::exchange(other.ptr_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+PreparedWeight::PreparedWeight(std::shared_ptr<Device> device, const rwkvrt_bk_weight_desc& desc)
+    : device_(std::move(device)), rows_(desc.rows), cols_(desc.cols) {
+  const int rc = device_->api().weight_prepare(device_->context(), &desc, &w_);
+  if (rc != RWKVRT_BK_OK) {
+    const std::string what = std::string("weight_prepare of '") + (desc.name ? desc.name : "?") + "'";
+    device_->check(rc, what.c_str());
+  }
+}
+
+PreparedWeight::~PreparedWeight() { release(); }
+
+void PreparedWeight::release() {
+  if (w_) device_->api().weight_free(device_->context(), w_);
+  w_ = nullptr;
+}
+
+PreparedWeight::PreparedWeight(PreparedWeight&& other) noexcept
+    : device_(std::move(other.device_)),
+      w_(std::exchange(other.w_, nullptr)),
+      rows_(other.rows_),
+      cols_(other.cols_) {}
+
+PreparedWeight& PreparedWeight::operator=(PreparedWeight&& other) noexcept {
+  if (this != &other) {
+    release();
+    device_ = std::move(other.device_);
+    w_ = std::exchange(other.w_, nullptr);
+    rows_ = other.rows_;
+    cols_ = other.cols_;
+  }
+  return *this;
+}
+
+rwkvrt_bk_weight_info PreparedWeight::info() const {
+  rwkvrt_bk_weight_info info{};
+  info.struct_size = sizeof(info);
+  device_->check(device_->api().weight_info(w_, &info), "weight_info");
+  return info;
+}
+
+Stream::Stream(std::shared_ptr<Device> device) : device_(std::move(device)), api_(&device_->api()) {
+  device_->check(api_->stream_create(device_->context(), &s_), "stream_create");
+}
+
+Stream::~Stream() {
+  if (s_) api_->stream_free(s_);
+}
+
+void Stream::synchronize() { device_->check(api_->stream_synchronize(s_), "synchronize"); }
+
+void Stream::upload(void* dst, const void* src, uint64_t bytes) {
+  device_->check(api_->upload(s_, dst, src, bytes), "upload");
+}
+
+void Stream::download(void* dst, const void* src, uint64_t bytes) {
+  device_->check(api_->download(s_, dst, src, bytes), "download");
+}
+
+void Stream::copy(void* dst, const void* src, uint64_t bytes) {
+  device_->check(api_->copy(s_, dst, src, bytes), "copy");
+}
+
+void Stream::fill_zero(void* dst, uint64_t bytes) {
+  device_->check(api_->fill_zero(s_, dst, bytes), "fill_zero");
+}
+
+void Stream::matmul(const float* x, uint64_t M, const PreparedWeight& w, float* y, bool accumulate,
+                    uint64_t ldx, uint64_t ldy) {
+  rwkvrt_bk_matmul_args a{x, M, ldx, w.get(), y, ldy, accumulate ? 1u : 0u};
+  device_->check(api_->matmul(s_, &a), "matmul");
+}
+
+void Stream::gather_rows(const float* table, uint64_t C, const int32_t* ids, uint64_t M,
+                         float* out) {
+  device_->check(api_->gather_rows(s_, table, C, ids, M, out), "gather_rows");
+}
+
+void Stream::layer_norm(const float* x, float* y, uint64_t M, uint64_t C, const float* gamma,
+                        const float* beta, float eps) {
+  rwkvrt_bk_norm_args a{x, y, M, C, 1, gamma, beta, eps};
+  device_->check(api_->layer_norm(s_, &a), "layer_norm");
+}
+
+void Stream::group_norm(const float* x, float* y, uint64_t M, uint64_t C, uint64_t groups,
+                        const float* gamma, const float* beta, float eps) {
+  rwkvrt_bk_norm_args a{x, y, M, C, groups, gamma, beta, eps};
+  device_->check(api_->group_norm(s_, &a), "group_norm");
+}
+
+void Stream::token_shift(const rwkvrt_bk_token_shift_args& args) {
+  device_->check(api_->token_shift(s_, &args), "token_shift");
+}
+
+void Stream::mix(const rwkvrt_bk_mix_args& args) { device_->check(api_->mix(s_, &args), "mix"); }
+
+void Stream::unary(rwkvrt_bk_unary op, const float* x, float* y, uint64_t n) {
+  device_->check(api_->unary(s_, op, x, y, n), "unary");
+}
+
+void Stream::binary(rwkvrt_bk_binary op, const float* a, const float* b, float* y, uint64_t M,
+                    uint64_t C, bool b_is_row) {
+  device_->check(api_->binary(s_, op, a, b, y, M, C, b_is_row ? 1u : 0u), "binary");
+}
+
+void Stream::wkv4(const rwkvrt_bk_wkv4_args& args) {
+  device_->check(api_->wkv4(s_, &args), "wkv4");
+}
+void Stream::wkv5(const rwkvrt_bk_wkv5_args& args) {
+  device_->check(api_->wkv5(s_, &args), "wkv5");
+}
+void Stream::wkv7(const rwkvrt_bk_wkv7_args& args) {
+  device_->check(api_->wkv7(s_, &args), "wkv7");
+}
+void Stream::v7_key_prep(const rwkvrt_bk_v7_key_args& args) {
+  device_->check(api_->v7_key_prep(s_, &args), "v7_key_prep");
+}
+void Stream::v7_bonus(const rwkvrt_bk_v7_bonus_args& args) {
+  device_->check(api_->v7_bonus(s_, &args), "v7_bonus");
+}
+
+}  // namespace rwkvrt

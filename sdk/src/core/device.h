@@ -1,0 +1,128 @@
+// C++ handles over a backend plugin's C table: a Device (one context), device buffers, prepared
+// weights and a Stream whose methods enqueue ops.  Every plugin failure becomes Error(BACKEND or
+// OUT_OF_MEMORY) carrying the plugin's message and the op that failed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/backend_registry.h"
+#include "rwkvrt/backend.h"
+
+namespace rwkvrt {
+
+class Device {
+ public:
+  // Creates a context on `device` of `backend`.  Throws Error on failure.
+  Device(const BackendEntry& backend, int32_t device, int32_t n_threads);
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  const rwkvrt_backend_v1& api() const { return *api_; }
+  rwkvrt_bk_context* context() const { return ctx_; }
+  const std::string& backend_name() const { return backend_name_; }
+  int32_t index() const { return device_; }
+
+  // Throws when rc is not RWKVRT_BK_OK, naming `what` and the plugin's message.
+  void check(int rc, const char* what) const;
+
+ private:
+  const rwkvrt_backend_v1* api_;
+  rwkvrt_bk_context* ctx_ = nullptr;
+  std::string backend_name_;
+  int32_t device_;
+};
+
+// An owned device allocation.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(std::shared_ptr<Device> device, uint64_t bytes);
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& other) noexcept;
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  void* get() const { return ptr_; }
+  float* f32(uint64_t offset_floats = 0) const {
+    return static_cast<float*>(ptr_) + offset_floats;
+  }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  void release();
+  std::shared_ptr<Device> device_;
+  void* ptr_ = nullptr;
+  uint64_t bytes_ = 0;
+};
+
+// A matrix prepared by the backend ([N][K], used as y = x·Wᵀ).
+class PreparedWeight {
+ public:
+  PreparedWeight() = default;
+  PreparedWeight(std::shared_ptr<Device> device, const rwkvrt_bk_weight_desc& desc);
+  ~PreparedWeight();
+  PreparedWeight(PreparedWeight&& other) noexcept;
+  PreparedWeight& operator=(PreparedWeight&& other) noexcept;
+  PreparedWeight(const PreparedWeight&) = delete;
+  PreparedWeight& operator=(const PreparedWeight&) = delete;
+
+  const rwkvrt_bk_weight* get() const { return w_; }
+  explicit operator bool() const { return w_ != nullptr; }
+  uint64_t rows() const { return rows_; }
+  uint64_t cols() const { return cols_; }
+  rwkvrt_bk_weight_info info() const;
+
+ private:
+  void release();
+  std::shared_ptr<Device> device_;
+  rwkvrt_bk_weight* w_ = nullptr;
+  uint64_t rows_ = 0, cols_ = 0;
+};
+
+// An ordered queue of device work.  One host thread at a time.
+class Stream {
+ public:
+  explicit Stream(std::shared_ptr<Device> device);
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  Device& device() const { return *device_; }
+  rwkvrt_bk_stream* raw() const { return s_; }
+
+  void synchronize();
+  void upload(void* dst, const void* src, uint64_t bytes);
+  void download(void* dst, const void* src, uint64_t bytes);
+  void copy(void* dst, const void* src, uint64_t bytes);
+  void fill_zero(void* dst, uint64_t bytes);
+
+  void matmul(const float* x, uint64_t M, const PreparedWeight& w, float* y, bool accumulate = false,
+              uint64_t ldx = 0, uint64_t ldy = 0);
+  void gather_rows(const float* table, uint64_t C, const int32_t* ids, uint64_t M, float* out);
+  void layer_norm(const float* x, float* y, uint64_t M, uint64_t C, const float* gamma,
+                  const float* beta, float eps);
+  void group_norm(const float* x, float* y, uint64_t M, uint64_t C, uint64_t groups,
+                  const float* gamma, const float* beta, float eps);
+  void token_shift(const rwkvrt_bk_token_shift_args& args);
+  void mix(const rwkvrt_bk_mix_args& args);
+  void unary(rwkvrt_bk_unary op, const float* x, float* y, uint64_t n);
+  void binary(rwkvrt_bk_binary op, const float* a, const float* b, float* y, uint64_t M, uint64_t C,
+              bool b_is_row);
+  void wkv4(const rwkvrt_bk_wkv4_args& args);
+  void wkv5(const rwkvrt_bk_wkv5_args& args);
+  void wkv7(const rwkvrt_bk_wkv7_args& args);
+  void v7_key_prep(const rwkvrt_bk_v7_key_args& args);
+  void v7_bonus(const rwkvrt_bk_v7_bonus_args& args);
+
+ private:
+  std::shared_ptr<Device> device_;
+  const rwkvrt_backend_v1* api_;
+  rwkvrt_bk_stream* s_ = nullptr;
+};
+
+}  // namespace rwkvrt

@@ -1,0 +1,160 @@
+// RWKV-7 "Goose" (RWKV-MATH.md §3.4): token-shift mixes, the w/a/v/g LoRAs, the generalised delta
+// rule WKV with state [H][value][key], GroupNorm, the r·k̃ bonus, and a squared-ReLU FFN.
+#include <string>
+#include <vector>
+
+#include "model/graph.h"
+
+namespace rwkvrt {
+namespace {
+
+struct LayerV7 {
+  VectorArena::Ref ln1_w, ln1_b, ln2_w, ln2_b;
+  VectorArena::Ref att_mix;  // [6][C]: r, w, k, v, a, g
+  VectorArena::Ref w0, a0, v0, k_k, k_a, r_k, lnx_w, lnx_b, ffn_mix;
+  PreparedWeight Wr, Wk, Wv, Wo, w1, w2, a1, a2, v1, v2, g1, g2, ffn_key, ffn_value;
+};
+
+class GraphV7 final : public Graph {
+ public:
+  GraphV7(const ModelConfig& c, const TensorSet& t, const std::shared_ptr<Device>& device,
+          rwkvrt_bk_dtype weight_dtype, const std::function<bool(float)>& progress)
+      : Graph(c, device, weight_dtype) {
+    begin_load(t, progress);
+    layers_.resize(c.n_layer);
+    for (uint32_t i = 0; i < c.n_layer; ++i) {
+      const std::string b = "blocks." + std::to_string(i) + ".", at = b + "att.", ff = b + "ffn.";
+      LayerV7& l = layers_[i];
+      l.ln1_w = vec(b + "ln1.weight");
+      l.ln1_b = vec(b + "ln1.bias");
+      l.ln2_w = vec(b + "ln2.weight");
+      l.ln2_b = vec(b + "ln2.bias");
+      std::vector<float> mixes;
+      for (const char* m : {"x_r", "x_w", "x_k", "x_v", "x_a", "x_g"}) {
+        const std::vector<float> v = f32(at + m);
+        mixes.insert(mixes.end(), v.begin(), v.end());
+      }
+      l.att_mix = vec(mixes);
+      l.w0 = vec(at + "w0");
+      l.a0 = vec(at + "a0");
+      l.k_k = vec(at + "k_k");
+      l.k_a = vec(at + "k_a");
+      l.r_k = vec(at + "r_k");
+      l.lnx_w = vec(at + "ln_x.weight");
+      l.lnx_b = vec(at + "ln_x.bias");
+      l.ffn_mix = vec(ff + "x_k");
+      l.Wr = matrix(at + "receptance.weight");
+      l.Wk = matrix(at + "key.weight");
+      l.Wv = matrix(at + "value.weight");
+      l.Wo = matrix(at + "output.weight");
+      l.w1 = lora(at + "w1");
+      l.w2 = lora(at + "w2");
+      l.a1 = lora(at + "a1");
+      l.a2 = lora(at + "a2");
+      l.g1 = lora(at + "g1");
+      l.g2 = lora(at + "g2");
+      if (i > 0) {  // layer 0 defines v_first; its value-residual LoRA is never used
+        l.v0 = vec(at + "v0");
+        l.v1 = lora(at + "v1");
+        l.v2 = lora(at + "v2");
+      }
+      l.ffn_key = matrix(ff + "key.weight");
+      l.ffn_value = matrix(ff + "value.weight");
+    }
+    Stream s(device);
+    finish_load(s);
+  }
+
+  void layers(const PassContext& p) const override {
+    Stream& s = p.s;
+    Workspace& ws = p.ws;
+    const uint64_t M = p.M, C = cfg_.n_embd, H = cfg_.n_head, N = cfg_.head_size;
+    const float eps = cfg_.layer_norm_eps;
+    float* x = ws.x();
+    float* xhat = ws.xhat();
+    float* prev = ws.prev();
+    float* mixed = ws.mixes();
+    auto mix_out = [&](int i) { return mixed + uint64_t(i) * M * C; };
+    float* r = ws.act(0);
+    float* k = ws.act(1);
+    float* v = ws.act(2);
+    float* w = ws.act(3);
+    float* a = ws.act(4);
+    float* g = ws.act(5);
+    float* kappa = ws.act(6);
+    float* ktilde = ws.act(7);
+    float* y = ws.act(8);
+    float* v_first = ws.act(9);
+    float* t1 = ws.act(10);
+    float* lora = ws.lora();
+    const VectorArena& V = vectors_;
+
+    for (uint32_t i = 0; i < cfg_.n_layer; ++i) {
+      const LayerV7& l = layers_[i];
+      // --- time mix ---
+      s.layer_norm(x, xhat, M, C, V(l.ln1_w), V(l.ln1_b), eps);
+      s.token_shift({xhat, prev, p.B, p.T, C, state_at(p, i, 0)});
+      s.mix({xhat, prev, M, C, 6, V(l.att_mix), nullptr, mixed});
+      const float *xr = mix_out(0), *xw = mix_out(1), *xk = mix_out(2), *xv = mix_out(3),
+                  *xa = mix_out(4), *xg = mix_out(5);
+      s.matmul(xr, M, l.Wr, r);
+      s.matmul(xk, M, l.Wk, k);
+      s.matmul(xv, M, l.Wv, v);
+      // log w = −0.606531·σ(w0 + tanh(x_w·w1)·w2)
+      s.matmul(xw, M, l.w1, lora);
+      s.unary(RWKVRT_BK_TANH, lora, lora, M * cfg_.d_w);
+      s.matmul(lora, M, l.w2, w);
+      s.binary(RWKVRT_BK_ADD, w, V(l.w0), w, M, C, true);
+      s.unary(RWKVRT_BK_V7_LOG_DECAY, w, w, M * C);
+      // a = σ(a0 + (x_a·a1)·a2)
+      s.matmul(xa, M, l.a1, lora);
+      s.matmul(lora, M, l.a2, a);
+      s.binary(RWKVRT_BK_ADD, a, V(l.a0), a, M, C, true);
+      s.unary(RWKVRT_BK_SIGMOID, a, a, M * C);
+      // g = σ(x_g·g1)·g2
+      s.matmul(xg, M, l.g1, lora);
+      s.unary(RWKVRT_BK_SIGMOID, lora, lora, M * cfg_.d_g);
+      s.matmul(lora, M, l.g2, g);
+      // Value residual: layer 0 defines v_first; later layers move v towards it.
+      if (i == 0) {
+        s.copy(v_first, v, M * C * sizeof(float));
+      } else {
+        s.matmul(xv, M, l.v1, lora);
+        s.matmul(lora, M, l.v2, t1);
+        s.binary(RWKVRT_BK_ADD, t1, V(l.v0), t1, M, C, true);
+        s.unary(RWKVRT_BK_SIGMOID, t1, t1, M * C);
+        s.binary(RWKVRT_BK_SUB, v_first, v, y, M, C, false);
+        s.binary(RWKVRT_BK_MUL, y, t1, y, M, C, false);
+        s.binary(RWKVRT_BK_ADD, v, y, v, M, C, false);
+      }
+      s.v7_key_prep({M, H, N, k, a, V(l.k_k), V(l.k_a), kappa, ktilde});
+      s.wkv7({p.B, p.T, H, N, r, w, ktilde, v, kappa, a, y, state_at(p, i, C)});
+      s.group_norm(y, y, M, C, H, V(l.lnx_w), V(l.lnx_b), cfg_.group_norm_eps);
+      s.v7_bonus({M, H, N, y, r, ktilde, v, V(l.r_k)});
+      s.binary(RWKVRT_BK_MUL, y, g, y, M, C, false);
+      s.matmul(y, M, l.Wo, x, /*accumulate=*/true);
+
+      // --- channel mix ---
+      s.layer_norm(x, xhat, M, C, V(l.ln2_w), V(l.ln2_b), eps);
+      s.token_shift({xhat, prev, p.B, p.T, C, state_at(p, i, C + H * N * N)});
+      s.mix({xhat, prev, M, C, 1, V(l.ffn_mix), nullptr, mixed});
+      s.matmul(mixed, M, l.ffn_key, ws.hidden());
+      s.unary(RWKVRT_BK_RELU_SQUARE, ws.hidden(), ws.hidden(), M * cfg_.n_ffn);
+      s.matmul(ws.hidden(), M, l.ffn_value, x, /*accumulate=*/true);
+    }
+  }
+
+ private:
+  std::vector<LayerV7> layers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Graph> make_graph_v7(const ModelConfig& c, const TensorSet& t,
+                                     const std::shared_ptr<Device>& device,
+                                     rwkvrt_bk_dtype weight_dtype,
+                                     const std::function<bool(float)>& progress) {
+  return std::make_unique<GraphV7>(c, t, device, weight_dtype, progress);
+}
+
+}  // namespace rwkvrt

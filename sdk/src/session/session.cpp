@@ -1,0 +1,94 @@
+#include "session/session.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "session/state_blob.h"
+
+namespace rwkvrt {
+
+Session::Session(std::shared_ptr<const Model> model)
+    : model_(std::move(model)),
+      stream_(model_->device()),
+      state_(model_->device(), model_->state_floats() * sizeof(float)) {
+  reset();
+}
+
+void Session::reset() {
+  const std::vector<float>& init = model_->initial_state();
+  stream_.upload(state_.get(), init.data(), init.size() * sizeof(float));
+}
+
+Workspace& Session::workspace(uint64_t rows) {
+  // Grow in powers of two up to the pass limit, so short prompts stay cheap and long ones do not
+  // reallocate per pass.
+  if (!ws_ || ws_->rows() < rows) {
+    uint64_t cap = 1;
+    while (cap < rows) cap *= 2;
+    cap = std::min<uint64_t>(cap, model_->max_rows_per_pass());
+    ws_.reset();
+    ws_ = std::make_unique<Workspace>(model_->device(), model_->config(), std::max(cap, rows));
+  }
+  return *ws_;
+}
+
+void Session::validate_tokens(const int32_t* tokens, size_t n) const {
+  const uint32_t V = model_->config().n_vocab;
+  for (size_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || uint32_t(tokens[i]) >= V)
+      fail(RWKVRT_ERR_INVALID_ARGUMENT, "token {} at position {} is outside the vocabulary [0, {})",
+           tokens[i], i, V);
+}
+
+void Session::feed(const int32_t* tokens, size_t n, LogitsMode mode, float* logits) {
+  if (n == 0) fail(RWKVRT_ERR_INVALID_ARGUMENT, "no tokens to feed");
+  if (!tokens) fail(RWKVRT_ERR_INVALID_ARGUMENT, "tokens is null");
+  if (mode != LogitsMode::None && !logits)
+    fail(RWKVRT_ERR_INVALID_ARGUMENT, "logits buffer is null");
+  validate_tokens(tokens, n);
+  const uint64_t V = model_->config().n_vocab;
+  const uint64_t max_rows = model_->max_rows_per_pass();
+  Workspace& ws = workspace(std::min<uint64_t>(n, max_rows));
+  void** bases = ws.bases(1);
+  void* self = state_.get();
+  stream_.upload(bases, &self, sizeof(void*));
+  for (size_t done = 0; done < n;) {
+    const uint64_t T = std::min<uint64_t>(n - done, ws.rows());
+    const bool last_pass = done + T == n;
+    LogitRows rows = LogitRows::None;
+    if (mode == LogitsMode::All) rows = LogitRows::All;
+    if (mode == LogitsMode::Last && last_pass) rows = LogitRows::LastOfEachSequence;
+    stream_.upload(ws.ids(), tokens + done, T * sizeof(int32_t));
+    model_->forward(stream_, ws, 1, T, ws.ids(), bases, rows);
+    if (rows == LogitRows::All)
+      stream_.download(logits + done * V, ws.logits(T), T * V * sizeof(float));
+    else if (rows == LogitRows::LastOfEachSequence)
+      stream_.download(logits, ws.logits(1), V * sizeof(float));
+    done += T;
+  }
+  stream_.synchronize();
+}
+
+void Session::export_state(float* dst) {
+  stream_.download(dst, state_.get(), model_->state_floats() * sizeof(float));
+}
+
+void Session::import_state(const float* src) {
+  stream_.upload(state_.get(), src, model_->state_floats() * sizeof(float));
+  stream_.synchronize();
+}
+
+std::vector<uint8_t> Session::save_state() {
+  std::vector<float> state(model_->state_floats());
+  export_state(state.data());
+  std::vector<uint8_t> blob(state_blob_size(*model_));
+  write_state_blob(*model_, state.data(), blob.data());
+  return blob;
+}
+
+void Session::load_state(const void* blob, size_t size) {
+  const std::vector<float> state = read_state_blob(*model_, blob, size);
+  import_state(state.data());
+}
+
+}  // namespace rwkvrt

@@ -1,0 +1,54 @@
+// A session: one recurrent state of a model, the stream its work runs on, and the scratch memory
+// to advance it.  Used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/device.h"
+#include "model/graph.h"
+#include "model/model.h"
+
+namespace rwkvrt {
+
+enum class LogitsMode { None, Last, All };
+
+class Session {
+ public:
+  explicit Session(std::shared_ptr<const Model> model);
+
+  const Model& model() const { return *model_; }
+  const std::shared_ptr<const Model>& model_ptr() const { return model_; }
+
+  // Returns to the model's initial state.
+  void reset();
+
+  // Feeds `n` tokens (sequence mode, split into passes of at most max_rows_per_pass).  `logits`
+  // receives V floats (Last) or n·V floats (All) and may be null for None.  Validates every token
+  // before any work, so a bad id leaves the state untouched (Error INVALID_ARGUMENT).
+  void feed(const int32_t* tokens, size_t n, LogitsMode mode, float* logits);
+
+  // Canonical fp32 state (Model::state_layout()).
+  void export_state(float* dst);
+  void import_state(const float* src);
+
+  // Serialised state blob (session/state_blob.h).
+  std::vector<uint8_t> save_state();
+  void load_state(const void* blob, size_t size);
+
+  // Device address of this session's state block (for batched passes over several sessions).
+  void* state_address() const { return state_.get(); }
+  Stream& stream() { return stream_; }
+
+ private:
+  Workspace& workspace(uint64_t rows);
+  void validate_tokens(const int32_t* tokens, size_t n) const;
+
+  std::shared_ptr<const Model> model_;
+  Stream stream_;
+  DeviceBuffer state_;
+  std::unique_ptr<Workspace> ws_;
+};
+
+}  // namespace rwkvrt
