@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,10 @@ struct ModelOptions {
 void add_model_options(CLI::App* cmd, ModelOptions& o);
 // Converts the options; throws Error(INVALID_ARGUMENT) for a bad --weights value.
 LoadOptions load_options(const ModelOptions& o);
+// A progress bar on stderr, or an empty function when quiet or stderr is not a terminal;
+// progress_done clears its line.
+std::function<bool(float, const char*)> progress_bar(bool quiet);
+void progress_done(bool quiet);
 // Loads with a progress bar on stderr (when it is a terminal and not --quiet).
 std::shared_ptr<Model> load_model(const ModelOptions& o);
 
@@ -44,5 +49,7 @@ void register_backends_command(CLI::App& app);
 void register_info_command(CLI::App& app);
 void register_logits_command(CLI::App& app);
 void register_bench_command(CLI::App& app);
+void register_convert_command(CLI::App& app);
+void register_random_model_command(CLI::App& app);
 
 }  // namespace rwkvrt::cli

@@ -44,23 +44,30 @@ LoadOptions load_options(const ModelOptions& o) {
   return l;
 }
 
+std::function<bool(float, const char*)> progress_bar(bool quiet) {
+  if (quiet || !::isatty(STDERR_FILENO)) return {};
+  return [last = -1, last_stage = std::string()](float f, const char* stage) mutable {
+    const int pct = int(f * 100.0f);
+    if (pct == last && last_stage == stage) return true;
+    last = pct;
+    last_stage = stage;
+    const int width = 30, filled = pct * width / 100;
+    std::fprintf(stderr, "\r%-10s [%s%s] %3d%%", stage, std::string(size_t(filled), '#').c_str(),
+                 std::string(size_t(width - filled), ' ').c_str(), pct);
+    std::fflush(stderr);
+    return true;
+  };
+}
+
+void progress_done(bool quiet) {
+  if (!quiet && ::isatty(STDERR_FILENO)) std::fprintf(stderr, "\r%60s\r", "");
+}
+
 std::shared_ptr<Model> load_model(const ModelOptions& o) {
   LoadOptions l = load_options(o);
-  const bool bar = !o.quiet && ::isatty(STDERR_FILENO);
-  if (bar) {
-    l.progress = [last = -1](float f, const char* stage) mutable {
-      const int pct = int(f * 100.0f);
-      if (pct == last) return true;
-      last = pct;
-      const int width = 30, filled = pct * width / 100;
-      std::fprintf(stderr, "\r%-10s [%s%s] %3d%%", stage, std::string(size_t(filled), '#').c_str(),
-                   std::string(size_t(width - filled), ' ').c_str(), pct);
-      std::fflush(stderr);
-      return true;
-    };
-  }
+  l.progress = progress_bar(o.quiet);
   auto model = Model::load(o.path, l);
-  if (bar) std::fprintf(stderr, "\r%60s\r", "");
+  progress_done(o.quiet);
   return model;
 }
 

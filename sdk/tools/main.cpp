@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   rwkvrt::cli::register_info_command(app);
   rwkvrt::cli::register_logits_command(app);
   rwkvrt::cli::register_bench_command(app);
+  rwkvrt::cli::register_convert_command(app);
+  rwkvrt::cli::register_random_model_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

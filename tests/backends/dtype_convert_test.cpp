@@ -61,7 +61,6 @@ TEST_P(QuantRoundTrip, ErrorWithinHalfAStep) {
   std::vector<uint8_t> q(n / 32 * quant_block_bytes(t));
   ASSERT_TRUE(quantize_from_f32(t, x.data(), q.data(), n));
   ASSERT_TRUE(convert_to_f32(t, q.data(), y.data(), n));
-  const int levels = t == RWKVRT_BK_Q8_0 ? 255 : (t == RWKVRT_BK_Q5_0 || t == RWKVRT_BK_Q5_1) ? 31 : 15;
   for (uint64_t b = 0; b < n / 32; ++b) {
     float lo = x[b * 32], hi = x[b * 32], amax = 0;
     for (int j = 0; j < 32; ++j) {
@@ -69,11 +68,21 @@ TEST_P(QuantRoundTrip, ErrorWithinHalfAStep) {
       hi = std::max(hi, x[b * 32 + j]);
       amax = std::max(amax, std::fabs(x[b * 32 + j]));
     }
-    // Symmetric types span [-amax, amax]; offset types span [min, max].  One step is the range
-    // over the number of levels; rounding errs by half a step, plus fp16 rounding of the scale.
-    const bool offset = t == RWKVRT_BK_Q4_1 || t == RWKVRT_BK_Q5_1;
-    const float range = offset ? hi - lo : 2 * amax;
-    const float tol = 0.5f * range / float(levels) * 1.01f + amax * 2e-3f;
+    // Offset types (Q4_1, Q5_1) spread 16/32 levels over [min, max] and round: error ≤ half a
+    // step.  Q8_0 maps ±amax to ±127 and rounds: half a step of amax/127.  Q4_0/Q5_0 map the
+    // value of largest magnitude to the most negative code (−8/−16), so the positive side ends
+    // one step short and a value there is clamped: error ≤ one step of amax/8 (amax/16).
+    // The fp16 scale adds a relative 2^-11 of amax.
+    float tol = 0.0f;
+    switch (t) {
+      case RWKVRT_BK_Q4_1: tol = 0.5f * (hi - lo) / 15.0f; break;
+      case RWKVRT_BK_Q5_1: tol = 0.5f * (hi - lo) / 31.0f; break;
+      case RWKVRT_BK_Q8_0: tol = 0.5f * amax / 127.0f; break;
+      case RWKVRT_BK_Q4_0: tol = amax / 8.0f; break;
+      case RWKVRT_BK_Q5_0: tol = amax / 16.0f; break;
+      default: FAIL();
+    }
+    tol = tol * 1.01f + amax * 1e-3f;
     for (int j = 0; j < 32; ++j)
       ASSERT_NEAR(y[b * 32 + j], x[b * 32 + j], tol) << "block " << b << " value " << j;
   }

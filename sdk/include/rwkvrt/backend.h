@@ -93,6 +93,9 @@ typedef struct rwkvrt_bk_device_desc {
   char name[128];
   uint64_t memory_total; /* bytes, 0 if unknown */
   uint64_t memory_free;
+  /* Rows (tokens x sequences) per forward pass the device handles best: the host splits longer
+     prompts into passes of this size (scratch memory grows with it).  0 = host default (256). */
+  uint32_t preferred_pass_rows;
 } rwkvrt_bk_device_desc;
 
 typedef struct rwkvrt_bk_context_params {

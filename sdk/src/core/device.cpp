@@ -112,6 +112,22 @@ Stream::~Stream() {
 
 void Stream::synchronize() { device_->check(api_->stream_synchronize(s_), "synchronize"); }
 
+bool Stream::can_capture() const {
+  return api_->capture_begin && api_->capture_end && api_->graph_launch && api_->graph_free;
+}
+
+void Stream::capture_begin() { device_->check(api_->capture_begin(s_), "capture_begin"); }
+
+CapturedGraph Stream::capture_end() {
+  rwkvrt_bk_graph* g = nullptr;
+  device_->check(api_->capture_end(s_, &g), "capture_end");
+  return CapturedGraph(api_, g);
+}
+
+void Stream::launch(const CapturedGraph& graph) {
+  device_->check(api_->graph_launch(s_, graph.get()), "graph_launch");
+}
+
 void Stream::upload(void* dst, const void* src, uint64_t bytes) {
   device_->check(api_->upload(s_, dst, src, bytes), "upload");
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/backend_registry.h"
@@ -84,6 +85,33 @@ class PreparedWeight {
   uint64_t rows_ = 0, cols_ = 0;
 };
 
+// A recorded sequence of ops (a CUDA graph, for instance), replayed on the same addresses.
+class CapturedGraph {
+ public:
+  CapturedGraph() = default;
+  CapturedGraph(const rwkvrt_backend_v1* api, rwkvrt_bk_graph* g) : api_(api), g_(g) {}
+  ~CapturedGraph() {
+    if (g_) api_->graph_free(g_);
+  }
+  CapturedGraph(CapturedGraph&& o) noexcept : api_(o.api_), g_(std::exchange(o.g_, nullptr)) {}
+  CapturedGraph& operator=(CapturedGraph&& o) noexcept {
+    if (this != &o) {
+      if (g_) api_->graph_free(g_);
+      api_ = o.api_;
+      g_ = std::exchange(o.g_, nullptr);
+    }
+    return *this;
+  }
+  CapturedGraph(const CapturedGraph&) = delete;
+  CapturedGraph& operator=(const CapturedGraph&) = delete;
+  rwkvrt_bk_graph* get() const { return g_; }
+  explicit operator bool() const { return g_ != nullptr; }
+
+ private:
+  const rwkvrt_backend_v1* api_ = nullptr;
+  rwkvrt_bk_graph* g_ = nullptr;
+};
+
 // An ordered queue of device work.  One host thread at a time.
 class Stream {
  public:
@@ -96,6 +124,11 @@ class Stream {
   rwkvrt_bk_stream* raw() const { return s_; }
 
   void synchronize();
+  // Graph capture (optional in the plugin ABI): whether the backend offers it, and the calls.
+  bool can_capture() const;
+  void capture_begin();
+  CapturedGraph capture_end();
+  void launch(const CapturedGraph& graph);
   void upload(void* dst, const void* src, uint64_t bytes);
   void download(void* dst, const void* src, uint64_t bytes);
   void copy(void* dst, const void* src, uint64_t bytes);

@@ -77,6 +77,13 @@ void Model::prepare(const TensorSet& tensors, const LoadOptions& options) {
 
   const BackendEntry backend = BackendRegistry::instance().select(options.backend);
   device_ = std::make_shared<Device>(backend, options.device, options.n_threads);
+  {
+    rwkvrt_bk_device_desc desc{};
+    desc.struct_size = sizeof(desc);
+    if (backend.api->device_describe(options.device, &desc) == RWKVRT_BK_OK &&
+        desc.preferred_pass_rows > 0)
+      max_rows_ = std::min<uint64_t>(desc.preferred_pass_rows, 1u << 16);
+  }
   log(RWKVRT_LOG_INFO, "loading RWKV {} L{} C{} V{} on backend '{}'", version_name(config_.version),
       config_.n_layer, config_.n_embd, config_.n_vocab, backend.name);
 

@@ -41,14 +41,25 @@ class Session {
   void* state_address() const { return state_.get(); }
   Stream& stream() { return stream_; }
 
+  // Throws Error(INVALID_ARGUMENT) unless every token is in [0, n_vocab).
+  void validate_tokens(const int32_t* tokens, size_t n) const;
+
  private:
   Workspace& workspace(uint64_t rows);
-  void validate_tokens(const int32_t* tokens, size_t n) const;
+  // One token through a captured graph (recorded on first use), when the backend can capture.
+  bool step_with_graph(int32_t token, LogitRows rows, float* logits);
 
   std::shared_ptr<const Model> model_;
   Stream stream_;
   DeviceBuffer state_;
   std::unique_ptr<Workspace> ws_;
+  // Single-token decode graphs, one per LogitRows value; valid while ws_ lives.
+  CapturedGraph step_graphs_[3];
+  bool graphs_enabled_ = true;
 };
+
+// Whether graph capture is allowed (it is unless RWKVRT_NO_GRAPHS is set to a non-empty value
+// other than "0"); read once.
+bool graphs_allowed();
 
 }  // namespace rwkvrt

@@ -1,0 +1,32 @@
+/* A well-formed v1 plugin that reports it cannot run on this machine (score 0 and a reason), as a
+ * GPU backend does without a GPU.  Only the discovery slots are filled. */
+#include <stdio.h>
+#include <string.h>
+
+#include "rwkvrt/backend.h"
+
+static const char* last_error(void) { return ""; }
+static float probe(char* reason, size_t cap) {
+  snprintf(reason, cap, "no fake accelerator is installed");
+  return 0.0f;
+}
+static int32_t device_count(void) { return 0; }
+
+static rwkvrt_backend_v1 table;
+
+__attribute__((visibility("default"))) int rwkvrt_backend_negotiate(rwkvrt_bk_negotiation* n) {
+  n->plugin_min_version = 1;
+  n->plugin_max_version = 1;
+  if (n->host_min_version > 1 || n->host_max_version < 1) return RWKVRT_BK_UNSUPPORTED;
+  memset(&table, 0, sizeof(table));
+  table.struct_size = sizeof(table);
+  table.abi_version = 1;
+  table.name = "nodevice";
+  table.description = "test plugin without devices";
+  table.last_error = last_error;
+  table.probe = probe;
+  table.device_count = device_count;
+  n->chosen_version = 1;
+  n->table = &table;
+  return RWKVRT_BK_OK;
+}
