@@ -1,6 +1,8 @@
-// The CPU backend's compute kernels.  plugin.cpp validates arguments and calls these; each has a
-// fast implementation (AVX-512 / AVX2 with a portable fallback, multithreaded) that the op tests
-// compare against the reference ops in backends/reference.
+// The CPU backend's compute kernels.  plugin.cpp validates arguments and calls these; each one
+// picks the instruction-set variant chosen at start-up (AVX-512, AVX2 or portable C++, see
+// cpu_features.cpp), splits the work over up to `n_threads` OpenMP threads when it is big enough
+// to pay for the fork, and matches the reference ops of backends/reference to fp32 rounding.
+// Every function is thread-safe for distinct outputs; none allocates device memory.
 #pragma once
 
 #include <cstdint>
@@ -9,21 +11,26 @@
 
 namespace rwkvrt::cpu {
 
-// Instruction sets this process may use (cpuid + OS support), decided once.
+// Instruction sets this process may use (cpuid + OS support of the register state), decided once.
 struct CpuFeatures {
-  bool avx2_fma = false;
-  bool avx512 = false;       // F + BW + VL + DQ
-  bool avx512_bf16 = false;
+  bool avx2_fma = false;  // AVX2 + FMA + F16C
+  bool avx512 = false;    // AVX-512 F + BW + VL + DQ (and AVX2/FMA/F16C)
 };
 const CpuFeatures& cpu_features();
-// "AVX-512 (bf16)", "AVX2", "portable"
+
+// The kernel variant in use: "AVX-512", "AVX2" or "portable".  The best one the CPU supports,
+// unless the environment variable RWKVRT_CPU_KERNELS names a lower one (avx2, portable), which
+// tests and benchmarks use to exercise every variant on one machine.
 const char* kernel_isa_name();
 
-// Converts and lays out a matrix for matmul (see rwkvrt_bk_weight).  Chooses the stored dtype
-// from desc.want_dtype and the source type; returns an RWKVRT_BK_* code.
+// Converts and lays out a matrix for matmul (see rwkvrt_bk_weight and README.md for the stored
+// dtypes).  Fills every field of `out`; on failure returns an RWKVRT_BK_* code with the error
+// message set, and `out->data` is either null or an allocation the caller frees.
 int prepare_weight(const rwkvrt_bk_weight_desc& desc, rwkvrt_bk_weight* out);
 
-void matmul(const rwkvrt_bk_matmul_args& a, int n_threads);
+// y (+)= x·Wᵀ.  Arguments are validated by the caller (ld* already checked against the shape).
+// Returns RWKVRT_BK_OK, or RWKVRT_BK_ERROR with the error message set if oneDNN fails mid-way.
+int matmul(const rwkvrt_bk_matmul_args& a, int n_threads);
 void layer_norm(const rwkvrt_bk_norm_args& a, int n_threads);
 void group_norm(const rwkvrt_bk_norm_args& a, int n_threads);
 void token_shift(const rwkvrt_bk_token_shift_args& a, int n_threads);

@@ -145,8 +145,7 @@ int op_matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args* a) {
   const uint64_t ldx = a->ldx ? a->ldx : a->w->cols, ldy = a->ldy ? a->ldy : a->w->rows;
   if (ldx < a->w->cols || ldy < a->w->rows)
     return set_error(RWKVRT_BK_INVALID, "matmul: leading dimension smaller than the row");
-  matmul(*a, threads_of(s));
-  return RWKVRT_BK_OK;
+  return matmul(*a, threads_of(s));
 }
 
 int op_gather_rows(rwkvrt_bk_stream* s, const float* table, uint64_t C, const int32_t* ids,

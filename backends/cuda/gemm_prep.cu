@@ -1,0 +1,180 @@
+// Operand preparation for the tensor-core matmul paths (matmul.cpp): activations rounded to the
+// weight type, activations split into several terms of the weight type (fp32 accuracy from
+// f16/bf16 tensor cores), the sum of the split products, and block-quantised rows decoded for a
+// GEMM.
+#include <cfloat>
+
+#include "kernels.h"
+
+namespace rwkvrt::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr float kHalfMax = 65504.0f;
+
+template <typename T>
+__device__ __forceinline__ T to_type(float v);
+template <>
+__device__ __forceinline__ gpu_half to_type<gpu_half>(float v) {
+  return __float2half_rn(v);
+}
+template <>
+__device__ __forceinline__ gpu_bf16 to_type<gpu_bf16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+template <typename T>
+__device__ __forceinline__ float from_type(T v);
+template <>
+__device__ __forceinline__ float from_type<gpu_half>(gpu_half v) {
+  return __half2float(v);
+}
+template <>
+__device__ __forceinline__ float from_type<gpu_bf16>(gpu_bf16 v) {
+  return __bfloat162float(v);
+}
+
+// f16 keeps NaN and saturates finite values (and infinities) at the largest half.
+template <typename T>
+__device__ __forceinline__ float saturate(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ float saturate<gpu_half>(float v) {
+  return isnan(v) ? v : fminf(fmaxf(v, -kHalfMax), kHalfMax);
+}
+
+// out[m][k] for k < Kp; one thread per 8 outputs (Kp is a multiple of 8).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    round_kernel(const float* x, uint64_t M, uint64_t ldx, uint64_t K, uint64_t Kp, T* out) {
+  gpu_kernel_start();
+  const uint64_t groups_per_row = Kp / 8, total = M * groups_per_row;
+  for (uint64_t g = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; g < total;
+       g += uint64_t(gridDim.x) * blockDim.x) {
+    const uint64_t m = g / groups_per_row, k0 = (g % groups_per_row) * 8;
+    const float* xr = x + m * ldx;
+    alignas(16) T v[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) v[e] = to_type<T>(k0 + e < K ? saturate<T>(xr[k0 + e]) : 0.0f);
+    *reinterpret_cast<uint4*>(out + m * Kp + k0) = *reinterpret_cast<const uint4*>(v);
+  }
+}
+
+__device__ float block_max(float v, float* shared32) {
+  v = warp_max(v);
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  if (lane == 0) shared32[warp] = v;
+  __syncthreads();
+  const int nwarps = blockDim.x / kWarp;
+  float r = lane < nwarps ? shared32[lane] : 0.0f;
+  r = warp_max(r);
+  __syncthreads();
+  return r;
+}
+
+// One block per row: x = s⁻¹·(p₀ + p₁ [+ p₂]) with each p of type T.  Each remainder is exact in
+// fp32 (x minus its own rounding), so only the last term's rounding is lost.
+template <typename T, int P>
+__global__ void __launch_bounds__(kThreads)
+    split_kernel(const float* x, uint64_t ldx, uint64_t M, uint64_t K, uint64_t Kp, T* out,
+                 float* row_scale) {
+  gpu_kernel_start();
+  __shared__ float shared32[kWarp];
+  const uint64_t m = blockIdx.x;
+  const float* xr = x + m * ldx;
+  float scale = 1.0f;
+  if (row_scale) {
+    // Largest magnitude of the row scaled to at most 2^14, by a power of two (exact), so that
+    // neither term overflows f16.
+    float amax = 0.0f;
+    for (uint64_t k = threadIdx.x; k < K; k += blockDim.x) amax = fmaxf(amax, fabsf(xr[k]));
+    amax = block_max(amax, shared32);
+    int e = 0;
+    if (isfinite(amax) && amax > 0.0f) frexpf(amax, &e);  // amax = f·2^e, f in [0.5, 1)
+    if (e > 14) scale = ldexpf(1.0f, 14 - e);
+    if (threadIdx.x == 0) row_scale[m] = 1.0f / scale;
+  }
+  for (uint64_t k = threadIdx.x; k < Kp; k += blockDim.x) {
+    // Unscaled f16 terms saturate (the scaled ones never exceed 2^14).
+    float r = k < K ? saturate<T>(xr[k] * scale) : 0.0f;
+#pragma unroll
+    for (int p = 0; p < P; ++p) {
+      const T t = to_type<T>(r);
+      out[(uint64_t(p) * M + m) * Kp + k] = t;
+      r -= from_type<T>(t);
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    combine_kernel(const float* parts, int P, const float* row_scale, uint64_t M, uint64_t np,
+                   float* y, uint64_t ldy, uint32_t accumulate) {
+  gpu_kernel_start();
+  const uint64_t total = M * np;
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += uint64_t(gridDim.x) * blockDim.x) {
+    const uint64_t m = i / np, n = i % np;
+    // Smallest terms first.
+    float sum = 0.0f;
+    for (int p = P - 1; p >= 0; --p) sum += parts[(uint64_t(p) * M + m) * np + n];
+    if (row_scale) sum *= row_scale[m];
+    float* out = y + m * ldy + n;
+    *out = accumulate ? *out + sum : sum;
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    dequant_kernel(const int8_t* codes, const float2* scales, uint64_t K, uint64_t np, T* out) {
+  gpu_kernel_start();
+  const uint64_t total = np * K;
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += uint64_t(gridDim.x) * blockDim.x) {
+    const float2 dm = scales[i / 32];  // rows hold K/32 blocks, so blocks are numbered i/32
+    out[i] = T(fmaf(float(codes[i]), dm.x, dm.y));
+  }
+}
+
+}  // namespace
+
+gpuError_t launch_round_activations(const rwkvrt_bk_stream* s, WeightStorage storage,
+                                    const float* x, uint64_t M, uint64_t ldx, uint64_t K,
+                                    uint64_t Kp, void* out) {
+  const GpuLaunch l = launch_on(s, dim3(blocks_for(M * (Kp / 8), kThreads)), dim3(kThreads));
+  if (storage == WeightStorage::BF16)
+    return gpu_launch(l, round_kernel<gpu_bf16>, x, M, ldx, K, Kp, static_cast<gpu_bf16*>(out));
+  return gpu_launch(l, round_kernel<gpu_half>, x, M, ldx, K, Kp, static_cast<gpu_half*>(out));
+}
+
+gpuError_t launch_split_activations(const rwkvrt_bk_stream* s, WeightStorage storage, int parts,
+                                    const float* x, uint64_t M, uint64_t ldx, uint64_t K,
+                                    uint64_t Kp, void* out, float* row_scale) {
+  const GpuLaunch l = launch_on(s, dim3(unsigned(M)), dim3(kThreads));
+  if (storage == WeightStorage::BF16)
+    return parts == 3 ? gpu_launch(l, split_kernel<gpu_bf16, 3>, x, ldx, M, K, Kp,
+                                   static_cast<gpu_bf16*>(out), static_cast<float*>(nullptr))
+                      : gpu_launch(l, split_kernel<gpu_bf16, 2>, x, ldx, M, K, Kp,
+                                   static_cast<gpu_bf16*>(out), static_cast<float*>(nullptr));
+  return gpu_launch(l, split_kernel<gpu_half, 2>, x, ldx, M, K, Kp, static_cast<gpu_half*>(out),
+                    row_scale);
+}
+
+gpuError_t launch_combine_parts(const rwkvrt_bk_stream* s, const float* parts, int P,
+                                const float* row_scale, uint64_t M, uint64_t np, float* y,
+                                uint64_t ldy, bool accumulate) {
+  const GpuLaunch l = launch_on(s, dim3(blocks_for(M * np, kThreads)), dim3(kThreads));
+  return gpu_launch(l, combine_kernel, parts, P, row_scale, M, np, y, ldy, accumulate ? 1u : 0u);
+}
+
+gpuError_t launch_dequant_codes(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, uint64_t n0,
+                                uint64_t np, bool to_half, void* out) {
+  const int8_t* codes = static_cast<const int8_t*>(w->data) + n0 * w->cols;
+  const float2* scales = w->scales + n0 * (w->cols / 32);
+  const GpuLaunch l = launch_on(s, dim3(blocks_for(np * w->cols, kThreads)), dim3(kThreads));
+  if (to_half)
+    return gpu_launch(l, dequant_kernel<gpu_half>, codes, scales, w->cols, np,
+                      static_cast<gpu_half*>(out));
+  return gpu_launch(l, dequant_kernel<float>, codes, scales, w->cols, np, static_cast<float*>(out));
+}
+
+}  // namespace rwkvrt::cuda

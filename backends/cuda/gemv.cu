@@ -1,0 +1,325 @@
+// Skinny matmul (M ≤ 8 rows of activations): the decode path.  It is memory-bound, so the kernel
+// is built to stream the weight matrix once at full bandwidth:
+//   * a logical warp (or, for few rows, a whole block) owns R consecutive weight rows and walks K
+//     with 16-byte loads per lane (8 f16/bf16, 4 f32 or 16 int8 codes), U·R loads issued before
+//     their arithmetic;
+//   * the activations (fp32, any stride and alignment) are read through L1 and reused for R
+//     rows, and each weight vector is reused for all M activation rows;
+//   * accumulation is fp32; the R·M partial sums of a lane are reduced across the warp with the
+//     halving exchange (31 shuffles for 32 sums instead of 160).
+// Weights are decoded exactly (f16/bf16 widen exactly; codes are float(code)·d + m, the exact
+// product plus one rounding, as the reference dequantisation), so the result is an fp32 dot
+// product of the stored values.
+#include "kernels.h"
+
+namespace rwkvrt::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarpsPerBlock = kThreads / kWarp;
+
+struct GemvArgs {
+  const void* w;
+  const float2* scales;  // Codes: (d, m) per 32 values, [N][K/32]
+  uint64_t n_rows, kp, k;
+  const float* x;
+  uint64_t ldx;
+  uint32_t m;
+  float* y;
+  uint64_t ldy;
+  uint32_t accumulate;
+  uint32_t x_vec;  // x is 16-byte aligned and ldx % 4 == 0
+};
+
+// Per storage: elements per 16-byte vector, the raw load, and its exact decoding.  Loads and
+// decoding are separate so that a thread can issue several loads before using any.
+template <WeightStorage S>
+struct Decode;
+
+template <>
+struct Decode<WeightStorage::F32> {
+  static constexpr int kEpv = 4;
+  using Raw = float4;
+  __device__ static Raw load(const GemvArgs& a, uint64_t row, uint64_t v) {
+    return gpu_ldg(reinterpret_cast<const float4*>(a.w) + row * (a.kp / 4) + v);
+  }
+  __device__ static void decode(const Raw& q, float (&out)[kEpv]) {
+    out[0] = q.x;
+    out[1] = q.y;
+    out[2] = q.z;
+    out[3] = q.w;
+  }
+};
+
+template <>
+struct Decode<WeightStorage::F16> {
+  static constexpr int kEpv = 8;
+  using Raw = uint4;
+  __device__ static Raw load(const GemvArgs& a, uint64_t row, uint64_t v) {
+    return gpu_ldg(reinterpret_cast<const uint4*>(a.w) + row * (a.kp / 8) + v);
+  }
+  __device__ static void decode(const Raw& q, float (&out)[kEpv]) {
+    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      gpu_half2 h;
+      static_assert(sizeof(h) == 4, "half2 is two halves");
+      memcpy(&h, &words[i], 4);
+      const float2 f = __half22float2(h);
+      out[2 * i] = f.x;
+      out[2 * i + 1] = f.y;
+    }
+  }
+};
+
+template <>
+struct Decode<WeightStorage::BF16> {
+  static constexpr int kEpv = 8;
+  using Raw = uint4;
+  __device__ static Raw load(const GemvArgs& a, uint64_t row, uint64_t v) {
+    return gpu_ldg(reinterpret_cast<const uint4*>(a.w) + row * (a.kp / 8) + v);
+  }
+  __device__ static void decode(const Raw& q, float (&out)[kEpv]) {
+    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      out[2 * i] = __uint_as_float(words[i] << 16);
+      out[2 * i + 1] = __uint_as_float(words[i] & 0xffff0000u);
+    }
+  }
+};
+
+template <>
+struct Decode<WeightStorage::Codes> {
+  static constexpr int kEpv = 16;
+  struct Raw {
+    uint4 q;
+    float2 dm;
+  };
+  __device__ static Raw load(const GemvArgs& a, uint64_t row, uint64_t v) {
+    return {gpu_ldg(reinterpret_cast<const uint4*>(a.w) + row * (a.kp / 16) + v),
+            gpu_ldg(a.scales + row * (a.kp / 32) + v / 2)};
+  }
+  __device__ static void decode(const Raw& raw, float (&out)[kEpv]) {
+    const uint32_t words[4] = {raw.q.x, raw.q.y, raw.q.z, raw.q.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int b = 0; b < 4; ++b) {
+        const int code = int(words[i] << (24 - 8 * b)) >> 24;    // sign-extended byte b
+        out[4 * i + b] = fmaf(float(code), raw.dm.x, raw.dm.y);  // exact product, one rounding
+      }
+  }
+};
+
+// Activation row m, elements [k0, k0 + E): zero past K or for rows beyond M.
+template <int E>
+__device__ __forceinline__ void load_x(const GemvArgs& a, uint32_t m, uint64_t k0,
+                                       float (&out)[E]) {
+  if (m >= a.m) {
+#pragma unroll
+    for (int e = 0; e < E; ++e) out[e] = 0.0f;
+    return;
+  }
+  const float* xr = a.x + m * a.ldx + k0;
+  if (a.x_vec && k0 + E <= a.k) {
+#pragma unroll
+    for (int e = 0; e < E; e += 4) {
+      const float4 q = gpu_ldg(reinterpret_cast<const float4*>(xr + e));
+      out[e] = q.x;
+      out[e + 1] = q.y;
+      out[e + 2] = q.z;
+      out[e + 3] = q.w;
+    }
+  } else {
+#pragma unroll
+    for (int e = 0; e < E; ++e) out[e] = k0 + e < a.k ? gpu_ldg(xr + e) : 0.0f;
+  }
+}
+
+// One halving step of warp_reduce_many: lanes whose `kOffset` bit is set keep the upper half of
+// the CNT values, the others the lower half, each adding its partner's copy of the kept half.
+template <int CNT, int kOffset>
+struct Halve {
+  template <int NV>
+  __device__ __forceinline__ static void run(float (&v)[NV], int lane) {
+    const bool upper = (lane & kOffset) != 0;
+#pragma unroll
+    for (int j = 0; j < CNT / 2; ++j) {
+      const float send = upper ? v[j] : v[j + CNT / 2];
+      const float keep = upper ? v[j + CNT / 2] : v[j];
+      v[j] = keep + gpu_shfl_xor(send, kOffset);
+    }
+    Halve<CNT / 2, kOffset / 2>::run(v, lane);
+  }
+};
+template <int kOffset>
+struct Halve<1, kOffset> {
+  template <int NV>
+  __device__ __forceinline__ static void run(float (&)[NV], int) {}
+};
+
+// Reduces NV (a power of two ≤ 32) per-lane values over the warp: afterwards lane l holds the
+// total of value l / (32 / NV).  Each halving step trades half the values with the partner lane,
+// so 32 sums cost 31 shuffles instead of 160.
+template <int NV>
+__device__ __forceinline__ float warp_reduce_many(float (&v)[NV], int lane) {
+  static_assert(NV >= 1 && NV <= kWarp && (NV & (NV - 1)) == 0, "NV must be a power of two");
+  Halve<NV, kWarp / 2>::run(v, lane);
+  float r = v[0];
+#pragma unroll
+  for (int offset = kWarp / 2 / NV; offset > 0; offset >>= 1) r += gpu_shfl_xor(r, offset);
+  return r;
+}
+
+// The decoded weights of R rows at vector v, multiplied into the M activation rows.
+template <WeightStorage S, int MT, int R>
+__device__ __forceinline__ void accumulate(const GemvArgs& a,
+                                           const typename Decode<S>::Raw (&raw)[R], uint64_t v,
+                                           float (&acc)[R * MT]) {
+  constexpr int E = Decode<S>::kEpv;
+  float w[R][E];
+#pragma unroll
+  for (int r = 0; r < R; ++r) Decode<S>::decode(raw[r], w[r]);
+#pragma unroll
+  for (int m = 0; m < MT; ++m) {
+    float xv[E];
+    load_x<E>(a, uint32_t(m), v * E, xv);
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int e = 0; e < E; ++e) acc[r * MT + m] = fmaf(w[r][e], xv[e], acc[r * MT + m]);
+  }
+}
+
+// kSplitK = false: each logical warp owns R rows and walks all of K (many rows: every SM gets
+// warps).  kSplitK = true: the 8 warps of a block share R rows, each thread taking every 256th
+// vector, and combine their sums through shared memory (few rows: still every SM busy, and each
+// thread's K share short enough that its U·R loads are all in flight at once).  Either way a
+// thread issues U·R independent 16-byte loads before the first FMA that needs them.
+template <WeightStorage S, int MT, int R, int U, bool kSplitK>
+__global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs a) {
+  __shared__ float partial[kWarpsPerBlock][R * MT];
+  gpu_kernel_start();
+  using D = Decode<S>;
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  const uint64_t row0 =
+      kSplitK ? uint64_t(blockIdx.x) * R : (uint64_t(blockIdx.x) * kWarpsPerBlock + warp) * R;
+  if (row0 >= a.n_rows) return;  // split-K: the whole block leaves together
+  // Rows past the end re-read the last row; their sums are never written.
+  uint64_t rows[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) rows[r] = row0 + r < a.n_rows ? row0 + r : a.n_rows - 1;
+
+  float acc[R * MT];
+#pragma unroll
+  for (int i = 0; i < R * MT; ++i) acc[i] = 0.0f;
+
+  constexpr uint64_t kStride = kSplitK ? kThreads : kWarp;
+  const uint64_t nvec = a.kp / D::kEpv;
+  uint64_t v = kSplitK ? threadIdx.x : lane;
+  for (; v + (U - 1) * kStride < nvec; v += U * kStride) {
+    typename D::Raw raw[U][R];
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+#pragma unroll
+      for (int r = 0; r < R; ++r) raw[u][r] = D::load(a, rows[r], v + u * kStride);
+#pragma unroll
+    for (int u = 0; u < U; ++u) accumulate<S, MT, R>(a, raw[u], v + u * kStride, acc);
+  }
+  for (; v < nvec; v += kStride) {
+    typename D::Raw raw[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) raw[r] = D::load(a, rows[r], v);
+    accumulate<S, MT, R>(a, raw, v, acc);
+  }
+
+  const float total = warp_reduce_many<R * MT>(acc, lane);
+  constexpr int kLanesPerValue = kWarp / (R * MT);
+  float result = total;
+  int idx = lane / kLanesPerValue;
+  bool writer = lane % kLanesPerValue == 0;
+  if (kSplitK) {
+    if (writer) partial[warp][idx] = total;
+    __syncthreads();
+    writer = threadIdx.x < R * MT;
+    idx = threadIdx.x;
+    result = 0.0f;
+    if (writer)
+#pragma unroll
+      for (int w = 0; w < kWarpsPerBlock; ++w) result += partial[w][idx];
+  }
+  if (writer) {
+    const int r = idx / MT, m = idx % MT;
+    const uint64_t row = row0 + r;
+    if (row < a.n_rows && uint32_t(m) < a.m) {
+      float* out = a.y + uint64_t(m) * a.ldy + row;
+      *out = a.accumulate ? *out + result : result;
+    }
+  }
+}
+
+template <WeightStorage S, int MT, int R, int U, bool kSplitK>
+gpuError_t launch_typed(const rwkvrt_bk_stream* s, const GemvArgs& a) {
+  const uint64_t rows_per_block = kSplitK ? uint64_t(R) : uint64_t(kWarpsPerBlock) * R;
+  const dim3 grid(unsigned((a.n_rows + rows_per_block - 1) / rows_per_block));
+  return gpu_launch(launch_on(s, grid, dim3(kThreads)), gemv_kernel<S, MT, R, U, kSplitK>, a);
+}
+
+// The warp-per-rows form when it yields at least two blocks per SM, else split-K.  Rows per
+// warp grow with M so that the activation reads (M per weight vector, from L1) stay a fraction
+// of the weight stream.  Split-K batches U = 4 loads only when each thread has that many
+// vectors per row to load; otherwise the R rows already give it R loads in flight, and fewer
+// registers let more blocks share an SM.
+template <WeightStorage S>
+gpuError_t launch_storage(const rwkvrt_bk_stream* s, const GemvArgs& a) {
+  const int R = a.m <= 2 ? 2 : 4;
+  const uint64_t warp_blocks =
+      (a.n_rows + uint64_t(kWarpsPerBlock) * R - 1) / (uint64_t(kWarpsPerBlock) * R);
+  const bool split = warp_blocks < 2ull * uint64_t(s->ctx->sm_count);
+  if (split) {
+    const bool deep = a.kp / Decode<S>::kEpv >= 4ull * kThreads;
+    if (a.m <= 1)
+      return deep ? launch_typed<S, 1, 4, 4, true>(s, a) : launch_typed<S, 1, 4, 1, true>(s, a);
+    if (a.m <= 2)
+      return deep ? launch_typed<S, 2, 4, 2, true>(s, a) : launch_typed<S, 2, 4, 1, true>(s, a);
+    if (a.m <= 4) return launch_typed<S, 4, 2, 2, true>(s, a);
+    return launch_typed<S, 8, 2, 2, true>(s, a);
+  }
+  if (a.m <= 1) return launch_typed<S, 1, 2, 4, false>(s, a);
+  if (a.m <= 2) return launch_typed<S, 2, 2, 4, false>(s, a);
+  if (a.m <= 4) return launch_typed<S, 4, 4, 2, false>(s, a);
+  return launch_typed<S, 8, 4, 2, false>(s, a);
+}
+
+}  // namespace
+
+gpuError_t launch_gemv(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const float* x,
+                       uint64_t M, uint64_t ldx, float* y, uint64_t ldy, bool accumulate) {
+  GemvArgs a{};
+  a.w = w->data;
+  a.scales = w->scales;
+  a.n_rows = w->rows;
+  a.kp = w->kp;
+  a.k = w->cols;
+  a.x = x;
+  a.ldx = ldx;
+  a.m = uint32_t(M);
+  a.y = y;
+  a.ldy = ldy;
+  a.accumulate = accumulate ? 1u : 0u;
+  a.x_vec = (reinterpret_cast<uintptr_t>(x) % 16 == 0 && ldx % 4 == 0) ? 1u : 0u;
+  switch (w->storage) {
+    case WeightStorage::F32:
+      return launch_storage<WeightStorage::F32>(s, a);
+    case WeightStorage::F16:
+      return launch_storage<WeightStorage::F16>(s, a);
+    case WeightStorage::BF16:
+      return launch_storage<WeightStorage::BF16>(s, a);
+    case WeightStorage::Codes:
+      return launch_storage<WeightStorage::Codes>(s, a);
+  }
+  return gpuSuccess;
+}
+
+}  // namespace rwkvrt::cuda

@@ -1,0 +1,63 @@
+// Host-side launchers of the backend's kernels, one op family per .cu file.  Each enqueues its
+// work on the stream and returns the launch status; arguments were validated by plugin.cpp.
+#pragma once
+
+#include <cstdint>
+
+#include "cuda_backend.h"
+
+namespace rwkvrt::cuda {
+
+// ---- matmul (gemv.cu, gemm_prep.cu) -------------------------------------------------------------
+
+// y[m][:] (+)= W · x[m][:] for M ≤ kGemvMaxRows: a memory-bound kernel streaming W once with fp32
+// activations and fp32 accumulation, exact for every storage.
+constexpr uint64_t kGemvMaxRows = 8;
+gpuError_t launch_gemv(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const float* x,
+                       uint64_t M, uint64_t ldx, float* y, uint64_t ldy, bool accumulate);
+
+// out[m][k] = x[m][k] rounded to the f16/bf16 `storage` type (f16 saturates at ±65504), zero for
+// K ≤ k < Kp.  out is [M][Kp].
+gpuError_t launch_round_activations(const rwkvrt_bk_stream* s, WeightStorage storage,
+                                    const float* x, uint64_t M, uint64_t ldx, uint64_t K,
+                                    uint64_t Kp, void* out);
+
+// Splits x into `parts` terms of the f16/bf16 `storage` type whose sum equals x to within
+// u^parts relative (u = 2^-11 f16, 2^-8 bf16), written as [parts][M][Kp], zero for K ≤ k < Kp.
+// f16 (2 parts): with row_scale, each row is first scaled by a power of two so its largest
+// magnitude fits (row_scale[m] gets the inverse); without, values beyond ±65504 saturate.
+gpuError_t launch_split_activations(const rwkvrt_bk_stream* s, WeightStorage storage, int parts,
+                                    const float* x, uint64_t M, uint64_t ldx, uint64_t K,
+                                    uint64_t Kp, void* out, float* row_scale);
+
+// y[m][n] (+)= row_scale[m] · Σ_p part[p][m][n] for n < np, parts [P][M][np] fp32.
+gpuError_t launch_combine_parts(const rwkvrt_bk_stream* s, const float* parts, int P,
+                                const float* row_scale, uint64_t M, uint64_t np, float* y,
+                                uint64_t ldy, bool accumulate);
+
+// Rows [n0, n0 + np) of a Codes weight decoded into out [np][K] as fp32 (exact) or f16.
+gpuError_t launch_dequant_codes(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, uint64_t n0,
+                                uint64_t np, bool to_half, void* out);
+
+// ---- small ops ---------------------------------------------------------------------------------
+
+gpuError_t launch_gather_rows(const rwkvrt_bk_stream* s, const float* table, uint64_t C,
+                              const int32_t* ids, uint64_t M, float* out);
+gpuError_t launch_unary(const rwkvrt_bk_stream* s, rwkvrt_bk_unary op, const float* x, float* y,
+                        uint64_t n);
+gpuError_t launch_binary(const rwkvrt_bk_stream* s, rwkvrt_bk_binary op, const float* a,
+                         const float* b, float* y, uint64_t M, uint64_t C, bool b_is_row);
+gpuError_t launch_layer_norm(const rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args& a);
+gpuError_t launch_group_norm(const rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args& a);
+gpuError_t launch_token_shift(const rwkvrt_bk_stream* s, const rwkvrt_bk_token_shift_args& a);
+gpuError_t launch_mix(const rwkvrt_bk_stream* s, const rwkvrt_bk_mix_args& a);
+
+// ---- WKV and the v7 helpers --------------------------------------------------------------------
+
+gpuError_t launch_wkv4(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv4_args& a);
+gpuError_t launch_wkv5(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv5_args& a);
+gpuError_t launch_wkv7(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a);
+gpuError_t launch_v7_key_prep(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_key_args& a);
+gpuError_t launch_v7_bonus(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_bonus_args& a);
+
+}  // namespace rwkvrt::cuda

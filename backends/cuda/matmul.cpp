@@ -1,0 +1,220 @@
+// The matmul op: y[M][N] (+)= x[M][K] · Wᵀ, dispatched on the number of activation rows M and the
+// weight storage.  Every default path keeps fp32-level accuracy, so sequence mode (large M)
+// matches RNN mode (M = 1) as on the CPU backend.
+//
+//   M ≤ 8 (decode)              gemv.cu: weights streamed once, fp32 activations, exact.
+//   F32 weights, M > 8          cuBLAS SGEMM in true fp32 (no TF32): matches the reference to
+//                               fp32 rounding.
+//   F16/BF16, 8 < M < 256       "split" tensor-core GEMM: x = Σ_p x_p with x_p of the weight type
+//                               (2 f16 terms, rows scaled by powers of two so they never
+//                               overflow; 3 bf16 terms), stacked as 2M or 3M rows of one GEMM
+//                               (the weights are still read once) and summed after.  Products
+//                               are exact in fp32 and accumulated in fp32: fp32 accuracy.
+//   F16/BF16, M ≥ 256           the same with 2 terms as two GEMMs accumulating into y (no
+//                               scratch products; compute-bound, so reading W twice is free):
+//                               f16 terms within 2^-22 (values beyond ±65504 saturate), bf16
+//                               within 2^-16 relative per activation.
+//   F16/BF16, M ≥ fast (opt-in) one GEMM on activations rounded to the weight type, for speed:
+//                               RWKVRT_CUDA_FAST_GEMM_ROWS=256 enables it from 256 rows.
+//                               Relative error about u/√3 with u = 2^-11 (f16) or 2^-8 (bf16);
+//                               docs/CUDA.md gives the measured figures.
+//   Codes (block types), M > 8  rows decoded in panels into scratch as fp32, then SGEMM: exact
+//                               (f16 panels and an f16 GEMM on the opt-in fast path).
+#include <algorithm>
+#include <string>
+
+#include "kernels.h"
+#include "matmul.h"
+
+namespace rwkvrt::cuda {
+namespace {
+
+constexpr uint64_t kPanelBudget = 64ull << 20;  // bytes of scratch a panel of W or C may take
+constexpr uint64_t kLargeRows = 256;  // from here on the split GEMM runs as two accumulating GEMMs
+
+uint64_t align_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) / a * a;
+}
+
+// Carves consecutive 256-byte aligned pieces out of one scratch allocation.
+class Carver {
+ public:
+  void add(uint64_t bytes) { sizes_[n_++] = align_up(bytes, 256); }
+  uint64_t total() const {
+    uint64_t t = 0;
+    for (int i = 0; i < n_; ++i) t += sizes_[i];
+    return t;
+  }
+  void* piece(void* base, int i) const {
+    uint64_t off = 0;
+    for (int j = 0; j < i; ++j) off += sizes_[j];
+    return static_cast<char*>(base) + off;
+  }
+
+ private:
+  uint64_t sizes_[4] = {};
+  int n_ = 0;
+};
+
+int blas_failed(rwkvrt_bk_stream* s, int status, const char* what) {
+  abandon_capture(s);  // a failed call inside a capture leaves it unusable
+  return set_error(RWKVRT_BK_ERROR, std::string("matmul: cuBLAS ") + what +
+                                        " failed: " + blas_status_string(status));
+}
+
+BlasType blas_type(WeightStorage st) {
+  return st == WeightStorage::F16    ? BlasType::F16
+         : st == WeightStorage::BF16 ? BlasType::BF16
+                                     : BlasType::F32;
+}
+
+int out_of_scratch(uint64_t bytes) {
+  return set_error(RWKVRT_BK_OUT_OF_MEMORY,
+                   "matmul: cannot allocate " + std::to_string(bytes) + " bytes of scratch");
+}
+
+int dense_fast(rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const rwkvrt_bk_matmul_args& a,
+               uint64_t ldx, uint64_t ldy) {
+  const uint64_t M = a.M, N = w->rows, K = w->cols, Kp = w->kp;
+  void* xq = s->scratch.get(M * Kp * 2);
+  if (!xq) return out_of_scratch(M * Kp * 2);
+  int rc = check_op(s, launch_round_activations(s, w->storage, a.x, M, ldx, K, Kp, xq),
+                    "matmul (rounding activations)");
+  if (rc != RWKVRT_BK_OK) return rc;
+  const int st = blas_gemm(s->blas, blas_type(w->storage), int(N), int(M), int(Kp), w->data,
+                           int(Kp), xq, int(Kp), a.y, int(ldy), a.accumulate ? 1.0f : 0.0f);
+  return st == 0 ? RWKVRT_BK_OK : blas_failed(s, st, "GEMM");
+}
+
+// M ≥ kLargeRows: y = W·x_hi (+ y), then y += W·x_lo.
+int dense_split_large(rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w,
+                      const rwkvrt_bk_matmul_args& a, uint64_t ldx, uint64_t ldy) {
+  const uint64_t M = a.M, N = w->rows, K = w->cols, Kp = w->kp;
+  const uint64_t bytes = 2 * M * Kp * 2;
+  void* terms = s->scratch.get(bytes);
+  if (!terms) return out_of_scratch(bytes);
+  const int rc =
+      check_op(s, launch_split_activations(s, w->storage, 2, a.x, M, ldx, K, Kp, terms, nullptr),
+               "matmul (splitting activations)");
+  if (rc != RWKVRT_BK_OK) return rc;
+  for (int p = 0; p < 2; ++p) {
+    const void* xp = static_cast<const char*>(terms) + uint64_t(p) * M * Kp * 2;
+    const float beta = p > 0 || a.accumulate ? 1.0f : 0.0f;
+    const int st = blas_gemm(s->blas, blas_type(w->storage), int(N), int(M), int(Kp), w->data,
+                             int(Kp), xp, int(Kp), a.y, int(ldy), beta);
+    if (st != 0) return blas_failed(s, st, "GEMM");
+  }
+  return RWKVRT_BK_OK;
+}
+
+int dense_split(rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const rwkvrt_bk_matmul_args& a,
+                uint64_t ldx, uint64_t ldy) {
+  const uint64_t M = a.M, N = w->rows, K = w->cols, Kp = w->kp;
+  const int P = w->storage == WeightStorage::BF16 ? 3 : 2;
+  const uint64_t rows = uint64_t(P) * M;
+  uint64_t np = std::max<uint64_t>(64, kPanelBudget / (rows * 4));
+  np = std::min(N, np / 64 * 64);
+  Carver c;
+  c.add(rows * Kp * 2);  // terms
+  c.add(M * 4);          // row scales
+  c.add(rows * np * 4);  // products of one panel
+  void* base = s->scratch.get(c.total());
+  if (!base) return out_of_scratch(c.total());
+  void* terms = c.piece(base, 0);
+  float* row_scale = static_cast<float*>(c.piece(base, 1));
+  float* prod = static_cast<float*>(c.piece(base, 2));
+  const bool scaled = w->storage == WeightStorage::F16;
+  int rc = check_op(s,
+                    launch_split_activations(s, w->storage, P, a.x, M, ldx, K, Kp, terms,
+                                             scaled ? row_scale : nullptr),
+                    "matmul (splitting activations)");
+  if (rc != RWKVRT_BK_OK) return rc;
+  for (uint64_t n0 = 0; n0 < N; n0 += np) {
+    const uint64_t n = std::min(np, N - n0);
+    const void* wp = static_cast<const char*>(w->data) + n0 * Kp * 2;
+    const int st = blas_gemm(s->blas, blas_type(w->storage), int(n), int(rows), int(Kp), wp,
+                             int(Kp), terms, int(Kp), prod, int(n), 0.0f);
+    if (st != 0) return blas_failed(s, st, "GEMM");
+    rc = check_op(s,
+                  launch_combine_parts(s, prod, P, scaled ? row_scale : nullptr, M, n, a.y + n0,
+                                       ldy, a.accumulate != 0),
+                  "matmul (summing split products)");
+    if (rc != RWKVRT_BK_OK) return rc;
+  }
+  return RWKVRT_BK_OK;
+}
+
+int dense_f32(rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const rwkvrt_bk_matmul_args& a,
+              uint64_t ldx, uint64_t ldy) {
+  const int st = blas_gemm(s->blas, BlasType::F32, int(w->rows), int(a.M), int(w->cols), w->data,
+                           int(w->kp), a.x, int(ldx), a.y, int(ldy), a.accumulate ? 1.0f : 0.0f);
+  return st == 0 ? RWKVRT_BK_OK : blas_failed(s, st, "SGEMM");
+}
+
+int codes(rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const rwkvrt_bk_matmul_args& a,
+          uint64_t ldx, uint64_t ldy) {
+  const uint64_t M = a.M, N = w->rows, K = w->cols;
+  const bool fast = M >= s->ctx->fast_gemm_rows;
+  const uint64_t elem = fast ? 2 : 4;
+  uint64_t np = std::max<uint64_t>(64, kPanelBudget / (K * elem));
+  np = std::min(N, np / 64 * 64);
+  Carver c;
+  c.add(np * K * elem);          // decoded panel of W
+  c.add(fast ? M * K * 2 : 16);  // rounded activations
+  void* base = s->scratch.get(c.total());
+  if (!base) return out_of_scratch(c.total());
+  void* panel = c.piece(base, 0);
+  void* xq = c.piece(base, 1);
+  if (fast) {
+    const int rc =
+        check_op(s, launch_round_activations(s, WeightStorage::F16, a.x, M, ldx, K, K, xq),
+                 "matmul (rounding activations)");
+    if (rc != RWKVRT_BK_OK) return rc;
+  }
+  for (uint64_t n0 = 0; n0 < N; n0 += np) {
+    const uint64_t n = std::min(np, N - n0);
+    const int rc = check_op(s, launch_dequant_codes(s, w, n0, n, fast, panel),
+                            "matmul (decoding block weights)");
+    if (rc != RWKVRT_BK_OK) return rc;
+    const int st = fast ? blas_gemm(s->blas, BlasType::F16, int(n), int(M), int(K), panel, int(K),
+                                    xq, int(K), a.y + n0, int(ldy), a.accumulate ? 1.0f : 0.0f)
+                        : blas_gemm(s->blas, BlasType::F32, int(n), int(M), int(K), panel, int(K),
+                                    a.x, int(ldx), a.y + n0, int(ldy), a.accumulate ? 1.0f : 0.0f);
+    if (st != 0) return blas_failed(s, st, fast ? "GEMM" : "SGEMM");
+  }
+  return RWKVRT_BK_OK;
+}
+
+}  // namespace
+
+int matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a) {
+  const rwkvrt_bk_weight* w = a.w;
+  const uint64_t ldx = a.ldx ? a.ldx : w->cols, ldy = a.ldy ? a.ldy : w->rows;
+  if (ldx < w->cols || ldy < w->rows)
+    return set_error(RWKVRT_BK_INVALID, "matmul: leading dimension smaller than the row");
+  if (a.M == 0) return RWKVRT_BK_OK;
+  const uint64_t kIntMax = 0x7fffffffull;
+  if (a.M > kIntMax / 3 || w->rows > kIntMax || w->kp > kIntMax || ldx > kIntMax || ldy > kIntMax)
+    return set_error(RWKVRT_BK_UNSUPPORTED, "matmul: a dimension exceeds 2^31 / 3");
+  if (a.M <= kGemvMaxRows)
+    return check_op(s, launch_gemv(s, w, a.x, a.M, ldx, a.y, ldy, a.accumulate != 0), "matmul");
+  const int rc = ensure_blas(s);
+  if (rc != RWKVRT_BK_OK) {
+    abandon_capture(s);
+    return rc;
+  }
+  switch (w->storage) {
+    case WeightStorage::F32:
+      return dense_f32(s, w, a, ldx, ldy);
+    case WeightStorage::F16:
+    case WeightStorage::BF16:
+      if (a.M >= s->ctx->fast_gemm_rows) return dense_fast(s, w, a, ldx, ldy);
+      return a.M >= kLargeRows ? dense_split_large(s, w, a, ldx, ldy)
+                               : dense_split(s, w, a, ldx, ldy);
+    case WeightStorage::Codes:
+      return codes(s, w, a, ldx, ldy);
+  }
+  return set_error(RWKVRT_BK_UNSUPPORTED, "matmul: unknown weight storage");
+}
+
+}  // namespace rwkvrt::cuda

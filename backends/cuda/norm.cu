@@ -1,0 +1,126 @@
+// LayerNorm (one block per row) and GroupNorm (one logical warp per group).  Both compute the
+// mean first and then the variance of the deviations (two passes, not E[x²] − E[x]², which
+// cancels badly for residual streams whose mean is large against their spread), in fp32 with
+// tree reductions; the passes re-read the row from L1.  y may equal x: each element is read and
+// written by the same thread, after the reductions.
+#include "kernels.h"
+
+namespace rwkvrt::cuda {
+namespace {
+
+// Sum over the block; every thread gets the result.  `shared32` holds one float per warp.
+__device__ float block_sum(float v, float* shared32) {
+  v = warp_sum(v);
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  if (lane == 0) shared32[warp] = v;
+  __syncthreads();
+  const int nwarps = blockDim.x / kWarp;
+  float r = lane < nwarps ? shared32[lane] : 0.0f;
+  r = warp_sum(r);
+  __syncthreads();  // shared32 may be reused by the next reduction
+  return r;
+}
+
+template <bool kVec>
+__global__ void layer_norm_kernel(const float* x, float* y, uint32_t C, const float* gamma,
+                                  const float* beta, float eps) {
+  gpu_kernel_start();
+  __shared__ float shared32[kWarp];
+  const uint64_t row = blockIdx.x;
+  const float* xr = x + row * C;
+  float* yr = y + row * C;
+  const uint32_t nv = kVec ? C / 4 : C;
+  float s = 0.0f;
+  for (uint32_t i = threadIdx.x; i < nv; i += blockDim.x) {
+    if (kVec) {
+      const float4 v = reinterpret_cast<const float4*>(xr)[i];
+      s += (v.x + v.y) + (v.z + v.w);
+    } else {
+      s += xr[i];
+    }
+  }
+  const float mean = block_sum(s, shared32) / float(C);
+  float q = 0.0f;
+  for (uint32_t i = threadIdx.x; i < nv; i += blockDim.x) {
+    if (kVec) {
+      const float4 v = reinterpret_cast<const float4*>(xr)[i];
+      const float a = v.x - mean, b = v.y - mean, c = v.z - mean, d = v.w - mean;
+      q += (a * a + b * b) + (c * c + d * d);
+    } else {
+      const float a = xr[i] - mean;
+      q += a * a;
+    }
+  }
+  const float inv = 1.0f / sqrtf(block_sum(q, shared32) / float(C) + eps);
+  for (uint32_t i = threadIdx.x; i < nv; i += blockDim.x) {
+    if (kVec) {
+      const float4 v = reinterpret_cast<const float4*>(xr)[i];
+      const float4 g = reinterpret_cast<const float4*>(gamma)[i];
+      const float4 b = reinterpret_cast<const float4*>(beta)[i];
+      float4 o;
+      o.x = fmaf((v.x - mean) * inv, g.x, b.x);
+      o.y = fmaf((v.y - mean) * inv, g.y, b.y);
+      o.z = fmaf((v.z - mean) * inv, g.z, b.z);
+      o.w = fmaf((v.w - mean) * inv, g.w, b.w);
+      reinterpret_cast<float4*>(yr)[i] = o;
+    } else {
+      yr[i] = fmaf((xr[i] - mean) * inv, gamma[i], beta[i]);
+    }
+  }
+}
+
+constexpr int kGroupWarpsPerBlock = 8;
+
+__global__ void __launch_bounds__(kGroupWarpsPerBlock* kWarp)
+    group_norm_kernel(const float* x, float* y, uint64_t n_groups_total, uint32_t groups,
+                      uint32_t n, const float* gamma, const float* beta, float eps) {
+  gpu_kernel_start();
+  const uint64_t gid = uint64_t(blockIdx.x) * kGroupWarpsPerBlock + threadIdx.x / kWarp;
+  if (gid >= n_groups_total) return;
+  const int lane = threadIdx.x % kWarp;
+  const uint64_t g = gid % groups;
+  const float* xr = x + gid * n;  // rows are C = groups·n floats, so group gid starts at gid·n
+  float* yr = y + gid * n;
+  const float* gr = gamma + g * n;
+  const float* br = beta + g * n;
+  float s = 0.0f;
+  for (uint32_t i = lane; i < n; i += kWarp) s += xr[i];
+  const float mean = warp_sum(s) / float(n);
+  float q = 0.0f;
+  for (uint32_t i = lane; i < n; i += kWarp) {
+    const float a = xr[i] - mean;
+    q += a * a;
+  }
+  const float inv = 1.0f / sqrtf(warp_sum(q) / float(n) + eps);
+  for (uint32_t i = lane; i < n; i += kWarp) yr[i] = fmaf((xr[i] - mean) * inv, gr[i], br[i]);
+}
+
+bool aligned16(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+}  // namespace
+
+gpuError_t launch_layer_norm(const rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args& a) {
+  if (a.M == 0 || a.C == 0) return gpuSuccess;
+  const bool vec =
+      a.C % 4 == 0 && aligned16(a.x) && aligned16(a.y) && aligned16(a.gamma) && aligned16(a.beta);
+  const uint64_t work = vec ? a.C / 4 : a.C;
+  const unsigned threads = work >= 1024 ? 256 : work >= 256 ? 128 : 64;
+  const GpuLaunch l = launch_on(s, dim3(unsigned(a.M)), dim3(threads));
+  const uint32_t C = uint32_t(a.C);
+  return vec ? gpu_launch(l, layer_norm_kernel<true>, a.x, a.y, C, a.gamma, a.beta, a.eps)
+             : gpu_launch(l, layer_norm_kernel<false>, a.x, a.y, C, a.gamma, a.beta, a.eps);
+}
+
+gpuError_t launch_group_norm(const rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args& a) {
+  if (a.M == 0 || a.C == 0) return gpuSuccess;
+  const uint64_t total = a.M * a.groups;
+  const GpuLaunch l =
+      launch_on(s, dim3(unsigned((total + kGroupWarpsPerBlock - 1) / kGroupWarpsPerBlock)),
+                dim3(kGroupWarpsPerBlock * kWarp));
+  return gpu_launch(l, group_norm_kernel, a.x, a.y, total, uint32_t(a.groups),
+                    uint32_t(a.C / a.groups), a.gamma, a.beta, a.eps);
+}
+
+}  // namespace rwkvrt::cuda

@@ -1,0 +1,71 @@
+// RWKV-7 per-head helpers around the WKV: key preparation (κ = k⊙k_k normalised per head,
+// k̃ = k⊙(1 + (a − 1)⊙k_a)) and the bonus added after GroupNorm (y += (Σ r⊙k̃⊙r_k)·v).  One
+// logical warp per (row, head); the head's sums are warp reductions in fp32.
+#include "kernels.h"
+
+namespace rwkvrt::cuda {
+namespace {
+
+constexpr int kWarpsPerBlock = 8;
+
+__global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
+    key_prep_kernel(uint64_t MH, uint32_t H, uint32_t N, const float* k, const float* a,
+                    const float* k_k, const float* k_a, float* kappa, float* ktilde) {
+  gpu_kernel_start();
+  const uint64_t gid = uint64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
+  if (gid >= MH) return;
+  const int lane = threadIdx.x % kWarp;
+  const uint64_t h = gid % H, o = gid * N;  // rows are H·N floats: (m, h) starts at gid·N
+  const float* kk = k_k + h * N;
+  float n2 = 0.0f;
+  for (uint32_t i = lane; i < N; i += kWarp) {
+    const float x = k[o + i] * kk[i];
+    n2 = fmaf(x, x, n2);
+  }
+  const float norm = fmaxf(sqrtf(warp_sum(n2)), 1e-12f);
+  const float* ka = k_a + h * N;
+  for (uint32_t i = lane; i < N; i += kWarp) {
+    const float kv = k[o + i];
+    kappa[o + i] = (kv * kk[i]) / norm;
+    ktilde[o + i] = kv * (1.0f + (a[o + i] - 1.0f) * ka[i]);
+  }
+}
+
+__global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
+    bonus_kernel(uint64_t MH, uint32_t H, uint32_t N, float* y, const float* r, const float* ktilde,
+                 const float* v, const float* r_k) {
+  gpu_kernel_start();
+  const uint64_t gid = uint64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
+  if (gid >= MH) return;
+  const int lane = threadIdx.x % kWarp;
+  const uint64_t h = gid % H, o = gid * N;
+  const float* rk = r_k + h * N;
+  float sum = 0.0f;
+  for (uint32_t j = lane; j < N; j += kWarp) sum = fmaf(r[o + j] * ktilde[o + j], rk[j], sum);
+  sum = warp_sum(sum);
+  for (uint32_t i = lane; i < N; i += kWarp) y[o + i] = fmaf(sum, v[o + i], y[o + i]);
+}
+
+unsigned blocks_of(uint64_t warps) {
+  return unsigned((warps + kWarpsPerBlock - 1) / kWarpsPerBlock);
+}
+
+}  // namespace
+
+gpuError_t launch_v7_key_prep(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_key_args& a) {
+  const uint64_t MH = a.M * a.H;
+  if (MH == 0 || a.N == 0) return gpuSuccess;
+  const GpuLaunch l = launch_on(s, dim3(blocks_of(MH)), dim3(kWarpsPerBlock * kWarp));
+  return gpu_launch(l, key_prep_kernel, MH, uint32_t(a.H), uint32_t(a.N), a.k, a.a, a.k_k, a.k_a,
+                    a.kappa, a.ktilde);
+}
+
+gpuError_t launch_v7_bonus(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_bonus_args& a) {
+  const uint64_t MH = a.M * a.H;
+  if (MH == 0 || a.N == 0) return gpuSuccess;
+  const GpuLaunch l = launch_on(s, dim3(blocks_of(MH)), dim3(kWarpsPerBlock * kWarp));
+  return gpu_launch(l, bonus_kernel, MH, uint32_t(a.H), uint32_t(a.N), a.y, a.r, a.ktilde, a.v,
+                    a.r_k);
+}
+
+}  // namespace rwkvrt::cuda
