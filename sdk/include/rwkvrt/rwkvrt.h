@@ -178,6 +178,8 @@ typedef struct rwkvrt_model_params {
                               official checkpoints, 1e-5 for rwkv.cpp .bin files) */
   rwkvrt_progress_fn progress; /* optional */
   void* progress_user_data;
+  const char* tokenizer_path; /* optional: World vocabulary .txt or Hugging Face tokenizer.json for
+                                 this model; NULL = find it (see rwkvrt_model_get_tokenizer) */
 } rwkvrt_model_params;
 
 /* Defaults for rwkvrt_model_load.  Thread-safe.  since 1 */
@@ -327,6 +329,268 @@ RWKVRT_API rwkvrt_status rwkvrt_session_save_state(rwkvrt_session* session, void
  * STATE_MISMATCH (another model), BACKEND.  since 1 */
 RWKVRT_API rwkvrt_status rwkvrt_session_load_state(rwkvrt_session* session, const void* blob,
                                                    size_t size);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tokenizers
+ *
+ * Three kinds: "world" (RWKV World vocabulary, rwkv_vocab_v20230424.txt), "bpe" (a Hugging Face
+ * tokenizer.json byte-level BPE, e.g. 20B_tokenizer.json for RWKV-4 Pile models) and "byte" (one
+ * token per byte, for byte-level models).  A tokenizer is immutable; every function below is
+ * thread-safe.
+ * ------------------------------------------------------------------------------------------- */
+
+/* since 1 */
+typedef struct rwkvrt_tokenizer rwkvrt_tokenizer;
+
+/* Loads a tokenizer file, detecting its kind from the contents (a JSON object is a tokenizer.json,
+ * lines "<id> <literal> <nbytes>" a World vocabulary).  Free with rwkvrt_tokenizer_free.
+ * Errors: INVALID_ARGUMENT, IO, FORMAT (names the file and line), UNSUPPORTED (a tokenizer.json
+ * this library cannot reproduce exactly).  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_tokenizer_load(const char* path, rwkvrt_tokenizer** out_tokenizer);
+
+/* The byte-level tokenizer (256 ids, id = byte value).  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_tokenizer_create_byte(rwkvrt_tokenizer** out_tokenizer);
+
+/* NULL is a no-op.  Do not free a tokenizer obtained from rwkvrt_model_get_tokenizer.  since 1 */
+RWKVRT_API void rwkvrt_tokenizer_free(rwkvrt_tokenizer* tokenizer);
+
+/* since 1 */
+typedef struct rwkvrt_tokenizer_info {
+  uint32_t struct_size; /* set by the caller to sizeof(rwkvrt_tokenizer_info) */
+  const char* kind;     /* "world", "bpe" or "byte"; static storage */
+  uint32_t vocab_size;  /* one more than the largest id */
+  int32_t eos_id;       /* end-of-text id (0 for World and byte), -1 if none */
+} rwkvrt_tokenizer_info;
+
+/* since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_tokenizer_get_info(const rwkvrt_tokenizer* tokenizer,
+                                                   rwkvrt_tokenizer_info* out_info);
+
+/* Encodes text_len bytes of `text` (need not be NUL-terminated; BPE requires valid UTF-8).  Writes
+ * at most `capacity` ids to `ids` (may be NULL with capacity 0) and the number of ids of the whole
+ * text to *out_count.  If capacity is too small, nothing is written to ids, *out_count receives
+ * the needed count and BUFFER_TOO_SMALL is returned.  Errors: INVALID_ARGUMENT (malformed UTF-8
+ * for BPE), BUFFER_TOO_SMALL.  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_tokenizer_encode(const rwkvrt_tokenizer* tokenizer,
+                                                 const char* text, size_t text_len, int32_t* ids,
+                                                 size_t capacity, size_t* out_count);
+
+/* Decodes ids to their bytes (which may be invalid UTF-8 if the ids end mid-character), written to
+ * `buffer` without a terminating NUL; *out_size receives the byte count.  Same BUFFER_TOO_SMALL
+ * protocol as rwkvrt_tokenizer_encode.  Errors: INVALID_ARGUMENT (an id outside the vocabulary,
+ * named in the message), BUFFER_TOO_SMALL.  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_tokenizer_decode(const rwkvrt_tokenizer* tokenizer,
+                                                 const int32_t* ids, size_t n_ids, char* buffer,
+                                                 size_t capacity, size_t* out_size);
+
+/* The model's tokenizer, found at load time in this order: rwkvrt_model_params.tokenizer_path; the
+ * file's metadata ("rwkvrt.tokenizer" = "byte"); a vocabulary of 256 (byte-level model); a file
+ * next to the model named "<model file name without extension>.tokenizer.json" or ".vocab.txt",
+ * "tokenizer.json", "rwkv_vocab_v20230424.txt" (World, for vocab 65536) or "20B_tokenizer.json"
+ * (vocab 50277).  The tokenizer is owned by the model (do not free it).
+ * Errors: INVALID_ARGUMENT, UNSUPPORTED (none found; the message says which files were tried and
+ * to pass tokenizer_path).  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_model_get_tokenizer(const rwkvrt_model* model,
+                                                    const rwkvrt_tokenizer** out_tokenizer);
+
+/* ---------------------------------------------------------------------------------------------
+ * Sampling
+ * ------------------------------------------------------------------------------------------- */
+
+/* since 1 */
+typedef enum rwkvrt_sampling_mode {
+  /* bias and bans, penalties (repetition, presence, frequency with decay), then top-k, top-p,
+   * min-p on the softmax, then temperature over the survivors (llama.cpp's order) */
+  RWKVRT_SAMPLING_STANDARD = 0,
+  /* reproduces rwkv.utils.PIPELINE of the official package: presence/frequency penalties with
+   * decay that skip whitespace and digit tokens, top-p then top-k, temperature after filtering.
+   * min_p, repetition_penalty, logit bias and penalty_last_n must keep their defaults. */
+  RWKVRT_SAMPLING_REFERENCE_PIPELINE = 1
+} rwkvrt_sampling_mode;
+
+/* since 1 */
+typedef struct rwkvrt_sampling_params {
+  uint32_t struct_size;
+  rwkvrt_sampling_mode mode;  /* default STANDARD */
+  float temperature;          /* >= 0; 0 = greedy.  default 1.0 */
+  int32_t top_k;              /* 0 = off (default) */
+  float top_p;                /* (0, 1]; 1 = off (default) */
+  float min_p;                /* [0, 1]; 0 = off (default) */
+  float repetition_penalty;   /* > 0; 1 = off (default) */
+  float presence_penalty;     /* default 0 */
+  float frequency_penalty;    /* default 0 */
+  float penalty_decay;        /* [0, 1]; weight past occurrences keep per token; default 1 */
+  int32_t penalty_last_n;     /* window of generated tokens the penalties see; -1 = all (default) */
+  uint64_t seed;              /* the same seed reproduces a run bit for bit; default 0 */
+  const int32_t* banned;      /* ids never sampled (copied by the callee) */
+  size_t n_banned;
+  const int32_t* logit_bias_ids; /* logit_bias_values[i] is added to logit_bias_ids[i] */
+  const float* logit_bias_values;
+  size_t n_logit_bias;
+} rwkvrt_sampling_params;
+
+/* Defaults (see the fields).  since 1 */
+RWKVRT_API rwkvrt_sampling_params rwkvrt_sampling_params_default(void);
+
+/* Sets the session's sampler (replacing the previous one; its penalty history and random stream
+ * start afresh from params->seed).  A new session samples with the defaults.  Errors:
+ * INVALID_ARGUMENT (a parameter out of range, an id outside the vocabulary, reference mode with a
+ * field it lacks, or without a tokenizer).  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_session_set_sampling(rwkvrt_session* session,
+                                                     const rwkvrt_sampling_params* params);
+
+/* ---------------------------------------------------------------------------------------------
+ * Prompts and streaming generation
+ *
+ * A session remembers the logits after the last token it was fed (by rwkvrt_session_prompt*,
+ * rwkvrt_session_feed or rwkvrt_session_step with logits requested, or a generation); generation
+ * samples its first token from them.  Every token a generation samples is fed to the state,
+ * including the one that ends it (an end-of-text token, the last token of a stop string, the
+ * max_tokens-th token); so after a generation the state equals feeding the prompt and every
+ * generated token.  A cancelled generation feeds nothing more once it sees the cancel.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Encodes `text` with the model's tokenizer and feeds it (sequence mode), keeping the logits of its
+ * last token for the next generation.  Errors: INVALID_ARGUMENT (empty text), UNSUPPORTED (no
+ * tokenizer), BACKEND.  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_session_prompt(rwkvrt_session* session, const char* text,
+                                               size_t text_len);
+
+/* As rwkvrt_session_prompt, with token ids.  Errors: INVALID_ARGUMENT (bad id, n_tokens 0).
+ * since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_session_prompt_tokens(rwkvrt_session* session,
+                                                      const int32_t* tokens, size_t n_tokens);
+
+/* since 1 */
+typedef enum rwkvrt_finish_reason {
+  RWKVRT_FINISH_NONE = 0,      /* still generating */
+  RWKVRT_FINISH_STOP = 1,      /* a stop string appeared (it is not part of the text) */
+  RWKVRT_FINISH_LENGTH = 2,    /* max_tokens were generated */
+  RWKVRT_FINISH_EOS = 3,       /* the end-of-text token was sampled (its text is not emitted) */
+  RWKVRT_FINISH_CANCELLED = 4  /* rwkvrt_session_cancel, or the callback returned nonzero */
+} rwkvrt_finish_reason;
+
+/* since 1 */
+typedef struct rwkvrt_generate_params {
+  uint32_t struct_size;
+  uint32_t max_tokens;       /* tokens to generate at most; default 256; 0 = no limit */
+  const char* const* stop;   /* NUL-terminated stop strings (copied by the callee); the text is
+                                cut before the first occurrence, also across token boundaries */
+  size_t n_stop;
+  uint32_t stop_at_eos;      /* default 1: the tokenizer's end-of-text id ends the generation */
+} rwkvrt_generate_params;
+
+/* Defaults (see the fields).  since 1 */
+RWKVRT_API rwkvrt_generate_params rwkvrt_generate_params_default(void);
+
+/* One step of a generation, as reported to a callback or by rwkvrt_session_generate_next. */
+typedef struct rwkvrt_generate_piece {
+  const char* text;            /* valid UTF-8, may be empty: bytes of an incomplete character,
+                                  or text that may begin a stop string, are held back until
+                                  decided.  Owned by the session; valid until its next call. */
+  size_t text_len;
+  int32_t token;               /* the token sampled in this step, -1 if none */
+  rwkvrt_finish_reason finish; /* NONE while the generation goes on */
+  uint32_t n_generated;        /* tokens sampled so far in this generation */
+} rwkvrt_generate_piece;
+
+/* Receives each piece.  Return nonzero to stop (finish reason CANCELLED). */
+typedef int (*rwkvrt_piece_fn)(void* user_data, const rwkvrt_generate_piece* piece);
+
+/* Starts a generation (pull mode); params may be NULL (defaults).  The session must have logits:
+ * a prompt, or a token fed with logits, since creation, reset, import or state load (a loaded
+ * state carries no logits, so prompt the next turn before generating).  A cancel requested
+ * before this call is discarded.  Without a tokenizer, pieces carry tokens but no text and
+ * stop_at_eos is ignored.  Errors: INVALID_ARGUMENT (no logits yet, a generation already in
+ * progress, an empty stop string), UNSUPPORTED (stop strings without a tokenizer).  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_session_generate_begin(rwkvrt_session* session,
+                                                       const rwkvrt_generate_params* params);
+
+/* Samples one token, feeds it, and describes the step in *out_piece.  Once out_piece->finish is
+ * not NONE the generation is over (the piece carries the remaining text) and further calls fail
+ * with INVALID_ARGUMENT until the next rwkvrt_session_generate_begin.  Errors: INVALID_ARGUMENT
+ * (no generation in progress), BACKEND.  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_session_generate_next(rwkvrt_session* session,
+                                                      rwkvrt_generate_piece* out_piece);
+
+/* Runs a whole generation (begin + next until finished), calling fn for each piece (including the
+ * final one).  *out_finish (may be NULL) receives the finish reason.  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_session_generate(rwkvrt_session* session,
+                                                 const rwkvrt_generate_params* params,
+                                                 rwkvrt_piece_fn fn, void* user_data,
+                                                 rwkvrt_finish_reason* out_finish);
+
+/* Asks the session's generation in progress to stop before its next token: that step samples and
+ * feeds nothing and reports finish CANCELLED with the text still held back.  With no generation in
+ * progress it has no effect.  The only session function any thread may call at any time.
+ * since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_session_cancel(rwkvrt_session* session);
+
+/* ---------------------------------------------------------------------------------------------
+ * Fork, state files, prefix cache, batches
+ * ------------------------------------------------------------------------------------------- */
+
+/* A new session with a copy of `session`'s state, logits, sampler (random stream and penalty
+ * history) and initial state; the two evolve independently afterwards.  Not during a generation.
+ * since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_session_fork(rwkvrt_session* session,
+                                             rwkvrt_session** out_session);
+
+/* Loads a state-tuning file (a .pth or .safetensors holding blocks.<i>.att.time_state tensors, as
+ * RWKV state tuning writes them) and makes it the session's initial state: the session is reset to
+ * it now and by every later rwkvrt_session_reset.  Errors: IO, FORMAT, STATE_MISMATCH (shapes of
+ * another model), UNSUPPORTED (v4 has no matrix state).  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_session_load_initial_state(rwkvrt_session* session,
+                                                           const char* path);
+
+/* A cache of states after prompts, shared by the sessions of one model: a prompt that starts with
+ * a cached token prefix resumes from that state and feeds only the rest.  Thread-safe. */
+typedef struct rwkvrt_prefix_cache rwkvrt_prefix_cache; /* since 1 */
+
+/* max_bytes bounds the memory of cached states (least recently used entries go first).  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_create(rwkvrt_model* model, uint64_t max_bytes,
+                                                    rwkvrt_prefix_cache** out_cache);
+/* NULL is a no-op.  Sessions using the cache must be freed or detached first.  since 1 */
+RWKVRT_API void rwkvrt_prefix_cache_free(rwkvrt_prefix_cache* cache);
+
+/* Attaches a cache (NULL detaches).  While the session's history since its initial state is known
+ * (it is unless a state was imported or loaded since the last reset), rwkvrt_session_prompt*
+ * resumes from the longest cached prefix of history + prompt, then stores the state after the
+ * prompt.  Results equal feeding the whole text, up to fp32 rounding.  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_session_set_prefix_cache(rwkvrt_session* session,
+                                                         rwkvrt_prefix_cache* cache);
+
+/* Tokens of the last prompt reused from the cache (0 if none).  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_session_prefix_cache_hit(const rwkvrt_session* session,
+                                                         size_t* out_tokens);
+
+/* Batched decode: one call advances many sessions of a model by one token each, in one forward
+ * pass (the basis of continuous batching: sessions may join and leave between calls).  A batch
+ * is used by one thread at a time; the sessions in a call must not be used elsewhere meanwhile. */
+typedef struct rwkvrt_batch rwkvrt_batch; /* since 1 */
+
+/* since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_batch_create(rwkvrt_model* model, size_t max_batch,
+                                             rwkvrt_batch** out_batch);
+/* NULL is a no-op.  since 1 */
+RWKVRT_API void rwkvrt_batch_free(rwkvrt_batch* batch);
+
+/* Feeds tokens[i] to sessions[i] for i < n (distinct sessions of the batch's model) and writes
+ * their logits as rows of `logits` (n x n_vocab floats; NULL to skip).  Each session also keeps
+ * its logits for generation.  Equal to rwkvrt_session_step on each, up to fp32 rounding.
+ * Validates everything before any state changes.  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_batch_step(rwkvrt_batch* batch, rwkvrt_session* const* sessions,
+                                           const int32_t* tokens, size_t n, float* logits,
+                                           size_t logits_capacity);
+
+/* Advances n sessions, each with a generation begun by rwkvrt_session_generate_begin, by one
+ * token in one forward pass: every session samples from its own logits with its own sampler, and
+ * out_pieces[i] receives what rwkvrt_session_generate_next would have reported for sessions[i].
+ * Sessions whose piece finishes are done (remove them before the next call).  Passing a session
+ * without a generation in progress is INVALID_ARGUMENT and changes nothing.  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_batch_generate_next(rwkvrt_batch* batch,
+                                                    rwkvrt_session* const* sessions, size_t n,
+                                                    rwkvrt_generate_piece* out_pieces);
 
 #ifdef __cplusplus
 } /* extern "C" */

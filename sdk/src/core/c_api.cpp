@@ -15,68 +15,16 @@
 #include "rwkvrt/rwkvrt.h"
 #include "session/session.h"
 #include "session/state_blob.h"
+#include "core/c_api_support.h"
+#include "tokenizer/model_tokenizer.h"
 
 #ifndef RWKVRT_VERSION_STRING
 #define RWKVRT_VERSION_STRING "0.0.0"
 #endif
 
-struct rwkvrt_model {
-  std::shared_ptr<rwkvrt::Model> model;
-  std::string version_name, file_format, backend;
-  std::vector<rwkvrt::StateTensor> layout;
-};
-
-struct rwkvrt_session {
-  std::unique_ptr<rwkvrt::Session> session;
-};
-
 namespace {
 
-thread_local std::string t_last_error;
-
-rwkvrt_status set_error(rwkvrt_status status, const std::string& message) {
-  t_last_error = message;
-  return status;
-}
-
-// Runs `body`, translating exceptions into a status and the thread's message.
-template <typename F>
-rwkvrt_status guarded(F&& body) {
-  try {
-    t_last_error.clear();
-    body();
-    return RWKVRT_OK;
-  } catch (const rwkvrt::Error& e) {
-    return set_error(e.status(), e.what());
-  } catch (const std::bad_alloc&) {
-    return set_error(RWKVRT_ERR_OUT_OF_MEMORY, "out of host memory");
-  } catch (const std::exception& e) {
-    return set_error(RWKVRT_ERR_INTERNAL, std::string("internal error: ") + e.what());
-  } catch (...) {
-    return set_error(RWKVRT_ERR_INTERNAL, "internal error: unknown exception");
-  }
-}
-
-// Output structs: the caller's struct_size must cover at least the v1 layout.  Only
-// min(caller size, our size) bytes are written, and struct_size is preserved.
-template <typename T>
-void check_out_struct(const T* out, const char* what) {
-  if (!out) rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "{} is null", what);
-  if (out->struct_size < sizeof(T))
-    rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "{}.struct_size is {}, expected at least {}", what,
-                 out->struct_size, sizeof(T));
-}
-
-template <typename T>
-void copy_out(T* out, T full) {
-  full.struct_size = out->struct_size;
-  std::memcpy(out, &full, sizeof(T));
-}
-
-template <typename T>
-void require(const T* p, const char* what) {
-  if (!p) rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "{} is null", what);
-}
+using namespace rwkvrt::capi;
 
 rwkvrt_dtype public_dtype(rwkvrt_bk_dtype t) {
   switch (t) {
@@ -203,6 +151,7 @@ rwkvrt_model_params rwkvrt_model_params_default(void) {
   p.group_norm_eps = 0.0f;
   p.progress = nullptr;
   p.progress_user_data = nullptr;
+  p.tokenizer_path = nullptr;
   return p;
 }
 
@@ -211,14 +160,7 @@ rwkvrt_status rwkvrt_model_load(const char* path, const rwkvrt_model_params* par
   return guarded([&] {
     require(path, "path");
     require(out_model, "out_model");
-    rwkvrt_model_params p = rwkvrt_model_params_default();
-    if (params) {
-      if (params->struct_size < sizeof(uint32_t) || params->struct_size > 4096)
-        rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "params.struct_size {} is invalid",
-                     params->struct_size);
-      // An older caller's smaller struct: take what it has, defaults for the rest.
-      std::memcpy(&p, params, std::min<size_t>(params->struct_size, sizeof(p)));
-    }
+    const rwkvrt_model_params p = read_params(params, rwkvrt_model_params_default(), "params");
     rwkvrt::LoadOptions o;
     o.backend = p.backend ? p.backend : "";
     o.device = p.device;
@@ -247,6 +189,14 @@ rwkvrt_status rwkvrt_model_load(const char* path, const rwkvrt_model_params* par
     handle->file_format = handle->model->file_format();
     handle->backend = handle->model->device()->backend_name();
     handle->layout = handle->model->state_layout();
+    rwkvrt::TokenizerSearch found = rwkvrt::find_model_tokenizer(
+        path, handle->model->config().n_vocab, handle->model->metadata(),
+        p.tokenizer_path ? p.tokenizer_path : "");
+    handle->tokenizer.tokenizer = std::move(found.tokenizer);
+    handle->tokenizer_failure = std::move(found.failure);
+    if (handle->tokenizer.tokenizer)
+      rwkvrt::log(RWKVRT_LOG_INFO, "tokenizer: {} ({})", handle->tokenizer.tokenizer->kind(),
+                  found.source);
     *out_model = handle.release();
   });
 }
@@ -314,7 +264,7 @@ rwkvrt_status rwkvrt_session_create(rwkvrt_model* model, rwkvrt_session** out_se
     require(model, "model");
     require(out_session, "out_session");
     auto s = std::make_unique<rwkvrt_session>();
-    s->session = std::make_unique<rwkvrt::Session>(model->model);
+    s->generator = std::make_unique<rwkvrt::Generator>(model->model, model->tokenizer.tokenizer);
     *out_session = s.release();
   });
 }
@@ -324,7 +274,7 @@ void rwkvrt_session_free(rwkvrt_session* session) { delete session; }
 rwkvrt_status rwkvrt_session_reset(rwkvrt_session* session) {
   return guarded([&] {
     require(session, "session");
-    session->session->reset();
+    session->generator->reset();
   });
 }
 
@@ -335,7 +285,7 @@ rwkvrt_status rwkvrt_session_feed(rwkvrt_session* session, const int32_t* tokens
     require(session, "session");
     require(tokens, "tokens");
     if (n_tokens == 0) rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "n_tokens is 0");
-    const uint64_t V = session->session->model().config().n_vocab;
+    const uint64_t V = session->session().model().config().n_vocab;
     rwkvrt::LogitsMode m = rwkvrt::LogitsMode::None;
     uint64_t needed = 0;
     switch (mode) {
@@ -350,7 +300,7 @@ rwkvrt_status rwkvrt_session_feed(rwkvrt_session* session, const int32_t* tokens
         rwkvrt::fail(RWKVRT_ERR_BUFFER_TOO_SMALL, "logits holds {} floats, {} are needed",
                      logits_capacity, needed);
     }
-    session->session->feed(tokens, n_tokens, m, logits);
+    session->generator->feed(tokens, n_tokens, m, logits);
   });
 }
 
@@ -364,11 +314,11 @@ rwkvrt_status rwkvrt_session_export_state(rwkvrt_session* session, float* dst, s
   return guarded([&] {
     require(session, "session");
     require(dst, "dst");
-    const uint64_t n = session->session->model().state_floats();
+    const uint64_t n = session->session().model().state_floats();
     if (capacity < n)
       rwkvrt::fail(RWKVRT_ERR_BUFFER_TOO_SMALL, "buffer holds {} floats, the state has {}",
                    capacity, n);
-    session->session->export_state(dst);
+    session->session().export_state(dst);
   });
 }
 
@@ -377,11 +327,11 @@ rwkvrt_status rwkvrt_session_import_state(rwkvrt_session* session, const float* 
   return guarded([&] {
     require(session, "session");
     require(src, "src");
-    const uint64_t n = session->session->model().state_floats();
+    const uint64_t n = session->session().model().state_floats();
     if (n_floats != n)
       rwkvrt::fail(RWKVRT_ERR_STATE_MISMATCH, "{} floats given, the state of this model has {}",
                    n_floats, n);
-    session->session->import_state(src);
+    session->generator->import_state(src);
   });
 }
 
@@ -390,7 +340,7 @@ rwkvrt_status rwkvrt_session_save_state(rwkvrt_session* session, void* buffer, s
   return guarded([&] {
     require(session, "session");
     require(out_size, "out_size");
-    const size_t needed = rwkvrt::state_blob_size(session->session->model());
+    const size_t needed = rwkvrt::state_blob_size(session->session().model());
     if (!buffer) {
       *out_size = needed;
       return;
@@ -400,7 +350,7 @@ rwkvrt_status rwkvrt_session_save_state(rwkvrt_session* session, void* buffer, s
       rwkvrt::fail(RWKVRT_ERR_BUFFER_TOO_SMALL, "buffer holds {} bytes, the state blob needs {}",
                    capacity, needed);
     }
-    const std::vector<uint8_t> blob = session->session->save_state();
+    const std::vector<uint8_t> blob = session->session().save_state();
     std::memcpy(buffer, blob.data(), blob.size());
     *out_size = blob.size();
   });
@@ -410,7 +360,7 @@ rwkvrt_status rwkvrt_session_load_state(rwkvrt_session* session, const void* blo
   return guarded([&] {
     require(session, "session");
     require(blob, "blob");
-    session->session->load_state(blob, size);
+    session->generator->load_state(blob, size);
   });
 }
 

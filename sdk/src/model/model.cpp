@@ -113,21 +113,14 @@ void Model::prepare(const TensorSet& tensors, const LoadOptions& options) {
       off += 3 * A;
     } else {
       state_layout_.push_back({b + "wkv", off, {H, N, N}});
-      if (config_.has_time_state) {
-        // The file stores [h][value][key]; the v5/v6 state is [h][key][value].
-        const Tensor* ts = tensors.find(b + "time_state");
-        std::vector<float> v(H * N * N);
-        convert_to_f32(static_cast<rwkvrt_bk_dtype>(ts->dtype), ts->data, v.data(), v.size());
-        for (uint64_t h = 0; h < H; ++h)
-          for (uint64_t vi = 0; vi < N; ++vi)
-            for (uint64_t ki = 0; ki < N; ++ki)
-              initial_state_[off + h * N * N + ki * N + vi] = v[h * N * N + vi * N + ki];
-      }
       off += H * N * N;
     }
     state_layout_.push_back({f + "shift", off, {C}});
     off += C;
   }
+
+  if (config_.has_time_state) copy_time_state(tensors, initial_state_);
+  metadata_ = tensors.metadata;
 
   Fnv64 fp;
   fp.u64(uint64_t(config_.version));
@@ -164,6 +157,45 @@ void Model::forward(Stream& stream, Workspace& ws, uint64_t B, uint64_t T, const
       }
       break;
   }
+}
+
+}  // namespace rwkvrt
+
+namespace rwkvrt {
+
+void Model::copy_time_state(const TensorSet& tensors, std::vector<float>& state) const {
+  const uint64_t H = config_.n_head, N = config_.head_size;
+  for (const StateTensor& st : state_layout_) {
+    const std::string suffix = ".att.wkv";
+    if (st.name.size() <= suffix.size() ||
+        st.name.compare(st.name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string key = st.name.substr(0, st.name.size() - 3) + "time_state";
+    const Tensor* ts = tensors.find(key);
+    if (!ts) fail(RWKVRT_ERR_FORMAT, "state file has no tensor '{}'", key);
+    if (ts->numel() != H * N * N)
+      fail(RWKVRT_ERR_STATE_MISMATCH, "tensor '{}' has {} values, the model's heads need {}x{}x{}",
+           key, ts->numel(), H, N, N);
+    std::vector<float> v(H * N * N);
+    convert_to_f32(static_cast<rwkvrt_bk_dtype>(ts->dtype), ts->data, v.data(), v.size());
+    // The file stores [h][value][key]; the v5/v6 state is [h][key][value] (RWKV-MATH.md §3.5).
+    float* dst = state.data() + st.offset;
+    for (uint64_t h = 0; h < H; ++h)
+      for (uint64_t vi = 0; vi < N; ++vi)
+        for (uint64_t ki = 0; ki < N; ++ki) dst[h * N * N + ki * N + vi] = v[h * N * N + vi * N + ki];
+  }
+}
+
+std::vector<float> Model::state_from_time_state(const TensorSet& tensors) const {
+  if (config_.version != RwkvVersion::V5_0 && config_.version != RwkvVersion::V5_1 &&
+      config_.version != RwkvVersion::V5_2 && config_.version != RwkvVersion::V6)
+    fail(RWKVRT_ERR_UNSUPPORTED,
+         "state-tuning files (time_state tensors) apply to RWKV v5 and v6 models; this model is "
+         "RWKV {}",
+         version_name(config_.version));
+  std::vector<float> state(config_.state_floats(), 0.0f);
+  copy_time_state(tensors, state);
+  return state;
 }
 
 }  // namespace rwkvrt

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,12 @@ class Model {
   // samples of the tensor data.  State blobs carry it, so a state is never loaded into another
   // model.
   uint64_t fingerprint() const { return fingerprint_; }
+  // The checkpoint's string metadata (safetensors __metadata__, "format", ...).
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // The canonical state a state-tuning file describes: its blocks.<i>.att.time_state tensors
+  // (transposed to the state's orientation), zero token shifts.  Throws Error(UNSUPPORTED) for
+  // v4 and v7, Error(FORMAT) for a missing tensor, Error(STATE_MISMATCH) for a wrong size.
+  std::vector<float> state_from_time_state(const TensorSet& tensors) const;
 
   // Advances B sequences of T tokens each.  `ids` is a device int32 [B*T] array, `bases` a device
   // array of B state-block addresses.  Writes logits rows (fp32 [rows][V]) to ws.logits().
@@ -76,6 +83,8 @@ class Model {
  private:
   Model() = default;
   void prepare(const TensorSet& tensors, const LoadOptions& options);
+  // Writes the time_state tensors of `tensors` into the wkv blocks of the canonical `state`.
+  void copy_time_state(const TensorSet& tensors, std::vector<float>& state) const;
 
   ModelConfig config_;
   std::shared_ptr<Device> device_;
@@ -86,6 +95,7 @@ class Model {
   std::vector<float> initial_state_;
   std::vector<StateTensor> state_layout_;
   uint64_t fingerprint_ = 0;
+  std::map<std::string, std::string> metadata_;
   uint64_t max_rows_ = 256;
   std::unique_ptr<Graph> graph_;
 

@@ -27,8 +27,16 @@ Session::Session(std::shared_ptr<const Model> model)
 }
 
 void Session::reset() {
-  const std::vector<float>& init = model_->initial_state();
+  const std::vector<float>& init = initial_override_ ? *initial_override_ : model_->initial_state();
   stream_.upload(state_.get(), init.data(), init.size() * sizeof(float));
+  stream_.synchronize();
+}
+
+void Session::set_initial_state(std::vector<float> state) {
+  if (state.size() != model_->state_floats())
+    fail(RWKVRT_ERR_STATE_MISMATCH, "initial state has {} floats, the model's state has {}",
+         state.size(), model_->state_floats());
+  initial_override_ = std::make_shared<const std::vector<float>>(std::move(state));
 }
 
 Workspace& Session::workspace(uint64_t rows) {

@@ -21,8 +21,18 @@ class Session {
   const Model& model() const { return *model_; }
   const std::shared_ptr<const Model>& model_ptr() const { return model_; }
 
-  // Returns to the model's initial state.
+  // Returns to the initial state: the model's, or the one given to set_initial_state().
   void reset();
+  // Makes `state` (canonical layout, state_floats() values) this session's initial state, for this
+  // and every later reset().  Does not reset.  Throws Error(STATE_MISMATCH) for a wrong size.
+  void set_initial_state(std::vector<float> state);
+  // The initial state in use (shared, immutable), or null for the model's.
+  const std::shared_ptr<const std::vector<float>>& initial_state_override() const {
+    return initial_override_;
+  }
+  void set_initial_state_override(std::shared_ptr<const std::vector<float>> state) {
+    initial_override_ = std::move(state);
+  }
 
   // Feeds `n` tokens (sequence mode, split into passes of at most max_rows_per_pass).  `logits`
   // receives V floats (Last) or n·V floats (All) and may be null for None.  Validates every token
@@ -50,6 +60,7 @@ class Session {
   bool step_with_graph(int32_t token, LogitRows rows, float* logits);
 
   std::shared_ptr<const Model> model_;
+  std::shared_ptr<const std::vector<float>> initial_override_;
   Stream stream_;
   DeviceBuffer state_;
   std::unique_ptr<Workspace> ws_;
