@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "core/error.h"
 #include "model/synthetic_model.h"
+#include "session/batch_decoder.h"
 #include "session/session.h"
 
 namespace rwkvrt::cli {
@@ -33,6 +34,8 @@ struct BenchOptions {
   int prefill_runs = 3;
   bool bandwidth = true;
   bool isolate = true;
+  std::vector<int> batches;  // batched decode sizes to measure (BatchDecoder); none by default
+  int batch_steps = 16;
 };
 
 struct ShapeSpec {
@@ -167,6 +170,35 @@ std::string run_config(const BenchOptions& o, const ShapeSpec& shape, const std:
   const double prefill_median = median(prefill_s);
 
   // FLOPs of one prefill: 2 per weight of every layer matrix per token, plus the head once.
+  // Batched decode: B sessions advanced together by one token per step, logits of every row
+  // downloaded (what a server does).
+  std::string batched = "[";
+  for (int B : o.batches) {
+    std::fprintf(stderr, "bench: %s %s: batched decode B=%d...\n", shape.name, weights.c_str(), B);
+    std::vector<std::unique_ptr<Session>> sessions;
+    std::vector<Session*> raw;
+    for (int i = 0; i < B; ++i) {
+      sessions.push_back(std::make_unique<Session>(model));
+      raw.push_back(sessions.back().get());
+    }
+    BatchDecoder decoder(model, size_t(B));
+    std::vector<int32_t> ids(static_cast<size_t>(B));
+    std::vector<float> rows(size_t(B) * V);
+    std::vector<double> batch_s;
+    for (int i = 0; i < 2 + o.batch_steps; ++i) {
+      for (int32_t& t : ids) t = tok(rng);
+      const double a = now_seconds();
+      decoder.step(raw.data(), ids.data(), ids.size(), rows.data());
+      if (i >= 2) batch_s.push_back(now_seconds() - a);
+    }
+    const double m = median(batch_s);
+    char item[200];
+    std::snprintf(item, sizeof(item), "%s{\"batch\": %d, \"tokens_per_s\": %.1f, \"step_ms\": %.3f}",
+                  batched.size() > 1 ? ", " : "", B, B / m, m * 1e3);
+    batched += item;
+  }
+  batched += "]";
+
   const ModelConfig& c = model->config();
   const double head_params = double(c.n_vocab) * c.n_embd;
   const double layer_params =
@@ -175,7 +207,7 @@ std::string run_config(const BenchOptions& o, const ShapeSpec& shape, const std:
   const double bytes = double(model->bytes_per_token());
   const double decode_tps = 1.0 / decode_median;
 
-  char buf[1024];
+  char buf[4096];
   std::snprintf(
       buf, sizeof(buf),
       "{\"shape\": \"%s\", \"layers\": %u, \"width\": %u, \"vocab\": %u, \"weights\": \"%s\", "
@@ -183,13 +215,14 @@ std::string run_config(const BenchOptions& o, const ShapeSpec& shape, const std:
       "\"decode_tokens_per_s\": %.2f, \"decode_ms_median\": %.3f, \"decode_ms_p10\": %.3f, "
       "\"decode_ms_p90\": %.3f, \"decode_steps\": %d, \"bytes_per_token\": %.0f, "
       "\"decode_gbps\": %.2f, \"prefill_tokens\": %d, \"prefill_tokens_per_s\": %.1f, "
-      "\"prefill_gflops\": %.1f, \"rss_after_load_bytes\": %llu, \"peak_rss_bytes\": %llu}",
+      "\"prefill_gflops\": %.1f, \"rss_after_load_bytes\": %llu, \"peak_rss_bytes\": %llu, "
+      "\"batched_decode\": %s}",
       shape.name, c.n_layer, c.n_embd, c.n_vocab, weights.c_str(),
       model->device()->backend_name().c_str(), o.threads, (unsigned long long)c.n_params, load_s,
       decode_tps, decode_median * 1e3, percentile(step_s, 0.1) * 1e3,
       percentile(step_s, 0.9) * 1e3, o.decode_steps, bytes, bytes * decode_tps / 1e9,
       o.prefill_tokens, o.prefill_tokens / prefill_median, prefill_flops / prefill_median / 1e9,
-      (unsigned long long)rss_after_load, (unsigned long long)peak_rss_bytes());
+      (unsigned long long)rss_after_load, (unsigned long long)peak_rss_bytes(), batched.c_str());
   return buf;
 }
 
@@ -258,6 +291,12 @@ void register_bench_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--prefill-runs", o.prefill_runs, "Prefill repetitions (median reported)")
       ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--batch", o.batches,
+                  "Also measure batched decode with these batch sizes (e.g. --batch 64,256,1024): "
+                  "that many sessions advanced one token per step in one pass")
+      ->delimiter(',');
+  cmd->add_option("--batch-steps", o.batch_steps, "Timed batched steps per batch size (median)")
       ->capture_default_str();
   cmd->add_flag("!--no-bandwidth", o.bandwidth, "Skip measuring host memory bandwidth");
   cmd->add_flag("!--no-isolate", o.isolate, "Run every configuration in this process");

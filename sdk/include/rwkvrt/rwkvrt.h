@@ -1,7 +1,7 @@
 /*
  * rwkvrt — embeddable runtime for RWKV language models.  Public C ABI.
  *
- * Conventions (see docs/C-API-GUIDELINES.md):
+ * Conventions (see docs/C-API.md):
  *  - Every fallible function returns rwkvrt_status; RWKVRT_OK (0) is success.  On failure a
  *    human-readable message is available from rwkvrt_last_error() on the same thread, and every
  *    out-parameter is left untouched.
