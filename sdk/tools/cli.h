@@ -51,5 +51,9 @@ void register_logits_command(CLI::App& app);
 void register_bench_command(CLI::App& app);
 void register_convert_command(CLI::App& app);
 void register_random_model_command(CLI::App& app);
+// Text commands on the public C++ wrapper (text_commands.h).
+void register_generate_command(CLI::App& app);
+void register_chat_command(CLI::App& app);
+void register_tokenize_commands(CLI::App& app);  // tokenize and detokenize
 
 }  // namespace rwkvrt::cli

@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   rwkvrt::cli::register_bench_command(app);
   rwkvrt::cli::register_convert_command(app);
   rwkvrt::cli::register_random_model_command(app);
+  rwkvrt::cli::register_generate_command(app);
+  rwkvrt::cli::register_chat_command(app);
+  rwkvrt::cli::register_tokenize_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,8 @@ Run by CTest with the tool's path and the test data directory:
 """
 import json
 import os
+import random
+import struct
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,15 @@ def run(*args, check=True):
     return proc
 
 
+def run_bytes(*args, stdin=b"", check=True):
+    """Runs the tool with raw bytes on stdin; stdout stays bytes (the text commands' output)."""
+    proc = subprocess.run([RWKVRT, *args], input=stdin, capture_output=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"rwkvrt {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stderr.decode(errors='replace')}")
+    return proc
+
+
 def golden(name):
     with open(os.path.join(TESTDATA, "golden", name + ".json")) as f:
         return json.load(f)
@@ -36,7 +47,8 @@ def max_abs(a, b):
 class Help(unittest.TestCase):
     def test_every_command_has_help(self):
         top = run("--help").stdout
-        commands = ["backends", "info", "logits", "bench", "convert", "random-model"]
+        commands = ["backends", "info", "logits", "bench", "convert", "random-model", "generate",
+                    "chat", "tokenize", "detokenize"]
         for cmd in commands:
             self.assertIn(cmd, top)
             out = run(cmd, "--help").stdout
@@ -145,6 +157,265 @@ class Convert(unittest.TestCase):
             info = json.loads(run("info", "--json", out).stdout)
             self.assertEqual((info["version"], info["layers"], info["width"], info["vocab"]),
                              ("7.0", 1, 64, 256))
+
+
+# The project's default model: byte-level (one token = one byte), so for its ASCII output the
+# number of characters is the number of tokens.
+DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models",
+                             "default", "rwkv7-kjv-byte.pth")
+PROMPT = "In the beginning"
+
+
+WORLD_VOCAB = os.path.join(TESTDATA, "tokenizer", "rwkv_vocab_v20230424.txt")
+NEOX_TOKENIZER = os.path.join(TESTDATA, "tokenizer", "20B_tokenizer.json")
+
+
+def tokenizer_cases(name):
+    with open(os.path.join(TESTDATA, "tokenizer", name)) as f:
+        return json.load(f)
+
+
+def text_arg(text):
+    """--text as arguments: '--text=T' so that a T starting with '-' is not taken for an option,
+    but '--text ""' for the empty text (CLI11 reads '--text=' as a missing value)."""
+    return ["--text=" + text] if text else ["--text", ""]
+
+
+def ids_of(*args):
+    return json.loads(run("tokenize", *args).stdout)["ids"]
+
+
+def id_list(ids):
+    return ",".join(map(str, ids))
+
+
+class Tokenize(unittest.TestCase):
+    def test_world_cases_encode_and_decode_exactly(self):
+        data = tokenizer_cases("world_tokenizer.json")
+        self.assertGreater(len(data["cases"]), 10)
+        for case in data["cases"]:
+            self.assertEqual(ids_of("--vocab", WORLD_VOCAB, *text_arg(case["text"])), case["ids"])
+            out = run_bytes("detokenize", "--vocab", WORLD_VOCAB, "--ids", id_list(case["ids"]))
+            self.assertEqual(out.stdout, case["text"].encode())
+
+    def test_world_byte_cases_through_files(self):
+        with tempfile.TemporaryDirectory() as d:
+            for case in tokenizer_cases("world_tokenizer.json")["byte_cases"]:
+                raw = bytes.fromhex(case["bytes_hex"])
+                path = os.path.join(d, "input.bin")
+                with open(path, "wb") as f:
+                    f.write(raw)
+                self.assertEqual(ids_of("--vocab", WORLD_VOCAB, "--text-file", path), case["ids"])
+                out = run_bytes("detokenize", "--vocab", WORLD_VOCAB, "--ids", id_list(case["ids"]))
+                self.assertEqual(out.stdout, raw)
+
+    def test_neox_bpe_cases(self):
+        data = tokenizer_cases("neox_tokenizer.json")
+        for case in data["cases"]:
+            ids = ids_of("--vocab", NEOX_TOKENIZER, *text_arg(case["text"]))
+            self.assertEqual(ids, case["ids"])
+            out = run_bytes("detokenize", "--vocab", NEOX_TOKENIZER, "--ids", id_list(case["ids"]))
+            self.assertEqual(out.stdout.decode(), case["decoded"])
+
+    def test_json_output_replaces_invalid_utf8(self):
+        # Bytes e4 b8: the start of a three-byte character, cut short.
+        case = next(c for c in tokenizer_cases("world_tokenizer.json")["byte_cases"]
+                    if c["bytes_hex"] == "e4b8")
+        raw = run_bytes("detokenize", "--vocab", WORLD_VOCAB, "--ids", id_list(case["ids"])).stdout
+        self.assertEqual(raw, b"\xe4\xb8")
+        text = json.loads(run("detokenize", "--vocab", WORLD_VOCAB, "--ids", id_list(case["ids"]),
+                              "--json").stdout)["text"]
+        self.assertEqual(text, "\ufffd" * len(text))
+        self.assertGreaterEqual(len(text), 1)
+
+    def test_model_and_byte_tokenizers(self):
+        # The default model is byte-level: its ids are the bytes.
+        self.assertEqual(ids_of("--model", DEFAULT_MODEL, "--text", "In the"), list(b"In the"))
+        self.assertEqual(ids_of("--byte", "--text", "\u00e9"), [0xC3, 0xA9])
+        out = run("detokenize", "--byte", "--ids", "72,105", "--json").stdout
+        self.assertEqual(json.loads(out), {"text": "Hi"})
+
+    def test_errors(self):
+        proc = run("tokenize", "--text", "x", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("--vocab", proc.stderr)
+        proc = run("detokenize", "--vocab", WORLD_VOCAB, "--ids", "1,99999999", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("99999999", proc.stderr)
+        proc = run("tokenize", "--vocab", "/nonexistent/vocab.txt", "--text", "x", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("/nonexistent/vocab.txt", proc.stderr)
+
+
+def generate(*args, stdin=b""):
+    return run_bytes("generate", "-q", *args, stdin=stdin).stdout.decode()
+
+
+class Generate(unittest.TestCase):
+    def test_greedy_is_deterministic_and_the_default_model_is_found(self):
+        a = generate("--greedy", "-p", PROMPT, "-n", "40")
+        b = generate("--greedy", "-p", PROMPT, "-n", "40", "--model", DEFAULT_MODEL)
+        self.assertEqual(a, b)
+        self.assertGreater(len(a.strip()), 10)
+
+    def test_seed_reproduces_sampling(self):
+        a = generate("--seed", "7", "-p", PROMPT, "-n", "64")
+        self.assertEqual(a, generate("--seed", "7", "-p", PROMPT, "-n", "64"))
+        self.assertNotEqual(a, generate("--seed", "8", "-p", PROMPT, "-n", "64"))
+
+    def test_max_tokens_bound_and_stats(self):
+        for n in (1, 17, 50):
+            proc = run_bytes("generate", "-q", "--greedy", "-p", PROMPT, "-n", str(n), "--stats")
+            self.assertEqual(len(proc.stdout), n, "byte-level model: one byte per token")
+            stats = proc.stderr.decode()
+            self.assertIn(f"generated: {n} tokens", stats)
+            self.assertIn("finished by max tokens", stats)
+            self.assertIn(f"prompt: {len(PROMPT)} tokens", stats)
+            self.assertIn("tok/s", stats)
+
+    def test_stop_string_cuts_the_text(self):
+        full = generate("--greedy", "-p", PROMPT, "-n", "80")
+        stop = full[20:24]
+        expected = full[:full.index(stop)]
+        self.assertEqual(generate("--greedy", "-p", PROMPT, "-n", "80", "--stop", stop), expected)
+        # The same stop string written with \xHH escapes, next to one that never appears.
+        escaped = "".join(f"\\x{ord(c):02x}" for c in stop)
+        self.assertEqual(generate("--greedy", "-p", PROMPT, "-n", "80", "--stop", "QQQ",
+                                  "--stop", escaped), expected)
+
+    def test_prompt_file_and_stdin_equal_prompt(self):
+        expected = generate("--greedy", "-p", PROMPT, "-n", "20")
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "prompt.txt")
+            with open(path, "w") as f:
+                f.write(PROMPT)
+            self.assertEqual(generate("--greedy", "--prompt-file", path, "-n", "20"), expected)
+        self.assertEqual(generate("--greedy", "--prompt-file", "-", "-n", "20",
+                                  stdin=PROMPT.encode()), expected)
+
+    def test_state_out_then_state_in_continues_one_long_generation(self):
+        """Greedy decoding on the byte-level model, N + M tokens in one run versus two runs.
+
+        The one long run generates `full` = t1..t(N+M).  The first short run generates N tokens and
+        saves the state, which has fed the prompt and t1..tN.  A state blob holds no logits, so
+        the second run must feed something before it can sample: it feeds t(N+1) -- the token the
+        long run sampled next, exactly what the long run fed at that point -- as its prompt, and
+        greedy decoding must then reproduce t(N+2)..t(N+M).
+        """
+        n, m = 24, 40
+        full = generate("--greedy", "-p", PROMPT, "-n", str(n + m))
+        self.assertEqual(len(full), n + m)
+        self.assertTrue(full.isascii(), "one character per token is needed for this comparison")
+        with tempfile.TemporaryDirectory() as d:
+            state = os.path.join(d, "state.bin")
+            first = generate("--greedy", "-p", PROMPT, "-n", str(n), "--state-out", state)
+            self.assertEqual(first, full[:n])
+            self.assertGreater(os.path.getsize(state), 64)
+            rest = generate("--greedy", "--state-in", state, "-p", full[n], "-n", str(m - 1))
+            self.assertEqual(rest, full[n + 1:])
+
+    def test_tuned_state_file_becomes_the_initial_state(self):
+        """A state-tuning file (blocks.<i>.att.time_state, one (heads, N, N) matrix per layer) on
+        a byte-level v6 model of 12 layers of 8 heads of 8 (state tuning applies to v5/v6): all
+        zeros equals the model's own initial state, other values change the text, and a file of
+        another shape is refused."""
+        model = os.path.join(TESTDATA, "rwkvcpp", "tiny-rwkv-6v0-1m-FP32.bin")
+
+        def write_state_file(path, heads, values):
+            header, blobs, n = {}, b"", heads * 8 * 8
+            for layer in range(12):
+                data = struct.pack(f"<{n}f", *values(n))
+                header[f"blocks.{layer}.att.time_state"] = {
+                    "dtype": "F32", "shape": [heads, 8, 8],
+                    "data_offsets": [len(blobs), len(blobs) + len(data)]}
+                blobs += data
+            head = json.dumps(header).encode()
+            with open(path, "wb") as f:
+                f.write(struct.pack("<Q", len(head)) + head + blobs)
+
+        # This model writes NUL bytes, which the byte tokenizer takes for end of text.
+        args = ("-m", model, "--greedy", "--ignore-eos", "-p", PROMPT, "-n", "40")
+        plain = generate(*args)
+        self.assertEqual(len(plain), 40)
+        rng = random.Random(1)
+        with tempfile.TemporaryDirectory() as d:
+            zeros, tuned, wrong = (os.path.join(d, name + ".safetensors")
+                                   for name in ("zeros", "tuned", "wrong"))
+            write_state_file(zeros, 8, lambda n: [0.0] * n)
+            write_state_file(tuned, 8, lambda n: [rng.gauss(0, 2) for _ in range(n)])
+            write_state_file(wrong, 4, lambda n: [0.0] * n)
+            self.assertEqual(generate(*args, "--tuned-state", zeros), plain)
+            self.assertNotEqual(generate(*args, "--tuned-state", tuned), plain)
+            proc = run("generate", "-q", "-m", model, "-p", PROMPT, "--tuned-state", wrong,
+                       check=False)
+            self.assertEqual(proc.returncode, 1)
+            self.assertIn("time_state", proc.stderr)
+
+    def test_errors_are_clear(self):
+        proc = run("generate", "--model", "/nonexistent/model.pth", "-p", "x", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("/nonexistent/model.pth", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+        proc = run("generate", "-q", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("--prompt", proc.stderr)
+        proc = run("generate", "-q", "-p", "x", "--temperature", "-1", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("temperature", proc.stderr)
+        with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+            f.write(b"not a state")
+            f.flush()
+            proc = run("generate", "-q", "-p", "x", "--state-in", f.name, check=False)
+            self.assertEqual(proc.returncode, 1)
+            self.assertIn("state", proc.stderr)
+        # A model with no tokenizer to be found says what to do.
+        model = os.path.join(TESTDATA, "golden", "v7_L2_C128.pth")
+        proc = run("generate", "-q", "-m", model, "-p", "x", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("--tokenizer", proc.stderr)
+
+
+def chat(lines, *args, check=True):
+    stdin = "".join(line + "\n" for line in lines).encode()
+    return run_bytes("chat", "-q", "--greedy", "-n", "40", *args, stdin=stdin, check=check)
+
+
+class Chat(unittest.TestCase):
+    FIRST = "Who made the heaven and the earth?"
+    SECOND = "And what did he say?"
+
+    def test_first_reply_is_the_chat_format_continued(self):
+        # Piped stdin: only the reply and a newline, no prompts or banners.
+        reply = chat([self.FIRST]).stdout.decode()
+        expected = generate("--greedy", "-n", "40", "-p", f"User: {self.FIRST}\n\nAssistant:",
+                            "--stop", "\\n\\n", "--stop", "\\nUser:")
+        self.assertEqual(reply, expected + "\n")
+        self.assertGreater(len(reply.strip()), 0)
+
+    def test_save_and_load_continue_the_conversation(self):
+        first_only = chat([self.FIRST]).stdout
+        with tempfile.TemporaryDirectory() as d:
+            state = os.path.join(d, "chat.state")
+            both = chat([self.FIRST, "/save " + state, self.SECOND])
+            self.assertIn(state, both.stderr.decode())
+            self.assertTrue(os.path.getsize(state) > 64)
+            resumed = chat(["/load " + state, self.SECOND]).stdout
+            self.assertGreater(len(resumed.strip()), 0)
+            self.assertEqual(both.stdout, first_only + resumed)
+
+    def test_reset_and_quit(self):
+        first_only = chat([self.FIRST]).stdout
+        self.assertEqual(chat([self.FIRST, "/reset", self.FIRST]).stdout, first_only * 2)
+        self.assertEqual(chat([self.FIRST, "/quit", self.SECOND]).stdout, first_only)
+
+    def test_failing_command_in_a_script_exits_nonzero(self):
+        proc = chat(["/load /nonexistent/chat.state", self.FIRST], check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("/nonexistent/chat.state", proc.stderr.decode())
+        self.assertEqual(proc.stdout, b"")
+        proc = chat(["/frobnicate"], check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("unknown command", proc.stderr.decode())
 
 
 if __name__ == "__main__":

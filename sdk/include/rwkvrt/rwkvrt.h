@@ -194,7 +194,9 @@ RWKVRT_API rwkvrt_model_params rwkvrt_model_params_default(void);
 RWKVRT_API rwkvrt_status rwkvrt_model_load(const char* path, const rwkvrt_model_params* params,
                                            rwkvrt_model** out_model);
 
-/* Frees a model.  Every session of the model must have been freed.  NULL is a no-op.  since 1 */
+/* Frees a model.  Sessions, batches and prefix caches made from it keep what they need alive, so
+ * they may be freed before or after it; the tokenizer from rwkvrt_model_get_tokenizer is freed
+ * with the model.  NULL is a no-op.  since 1 */
 RWKVRT_API void rwkvrt_model_free(rwkvrt_model* model);
 
 /* since 1 */
@@ -477,7 +479,8 @@ typedef struct rwkvrt_generate_params {
   const char* const* stop;   /* NUL-terminated stop strings (copied by the callee); the text is
                                 cut before the first occurrence, also across token boundaries */
   size_t n_stop;
-  uint32_t stop_at_eos;      /* default 1: the tokenizer's end-of-text id ends the generation */
+  uint32_t stop_at_eos;      /* default 1: the tokenizer's end-of-text id ends the generation
+                                (World: 0; byte tokenizer: byte 0, NUL; BPE: <|endoftext|>) */
 } rwkvrt_generate_params;
 
 /* Defaults (see the fields).  since 1 */
@@ -514,7 +517,10 @@ RWKVRT_API rwkvrt_status rwkvrt_session_generate_next(rwkvrt_session* session,
                                                       rwkvrt_generate_piece* out_piece);
 
 /* Runs a whole generation (begin + next until finished), calling fn for each piece (including the
- * final one).  *out_finish (may be NULL) receives the finish reason.  since 1 */
+ * final one).  If fn returns nonzero, the generation stops before its next token: fn is called
+ * once more with the final piece (finish CANCELLED, the text still held back) and the call
+ * returns OK.  *out_finish (may be NULL) receives the finish reason.  Errors: as
+ * rwkvrt_session_generate_begin and rwkvrt_session_generate_next.  since 1 */
 RWKVRT_API rwkvrt_status rwkvrt_session_generate(rwkvrt_session* session,
                                                  const rwkvrt_generate_params* params,
                                                  rwkvrt_piece_fn fn, void* user_data,
@@ -531,15 +537,17 @@ RWKVRT_API rwkvrt_status rwkvrt_session_cancel(rwkvrt_session* session);
  * ------------------------------------------------------------------------------------------- */
 
 /* A new session with a copy of `session`'s state, logits, sampler (random stream and penalty
- * history) and initial state; the two evolve independently afterwards.  Not during a generation.
- * since 1 */
+ * history), initial state, token history and prefix cache attachment; the two evolve
+ * independently afterwards.  Errors: INVALID_ARGUMENT (during a generation), OUT_OF_MEMORY,
+ * BACKEND.  since 1 */
 RWKVRT_API rwkvrt_status rwkvrt_session_fork(rwkvrt_session* session,
                                              rwkvrt_session** out_session);
 
 /* Loads a state-tuning file (a .pth or .safetensors holding blocks.<i>.att.time_state tensors, as
  * RWKV state tuning writes them) and makes it the session's initial state: the session is reset to
  * it now and by every later rwkvrt_session_reset.  Errors: IO, FORMAT, STATE_MISMATCH (shapes of
- * another model), UNSUPPORTED (v4 has no matrix state).  since 1 */
+ * another model), UNSUPPORTED (v4 and v7: the reference defines time_state for v5 and v6 only,
+ * and rwkvrt does not guess another orientation).  since 1 */
 RWKVRT_API rwkvrt_status rwkvrt_session_load_initial_state(rwkvrt_session* session,
                                                            const char* path);
 
@@ -550,7 +558,8 @@ typedef struct rwkvrt_prefix_cache rwkvrt_prefix_cache; /* since 1 */
 /* max_bytes bounds the memory of cached states (least recently used entries go first).  since 1 */
 RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_create(rwkvrt_model* model, uint64_t max_bytes,
                                                     rwkvrt_prefix_cache** out_cache);
-/* NULL is a no-op.  Sessions using the cache must be freed or detached first.  since 1 */
+/* Releases the caller's handle.  Sessions still attached keep the cache alive until they are
+ * freed or detached.  NULL is a no-op.  since 1 */
 RWKVRT_API void rwkvrt_prefix_cache_free(rwkvrt_prefix_cache* cache);
 
 /* Attaches a cache (NULL detaches).  While the session's history since its initial state is known

@@ -46,7 +46,11 @@ std::string name_from_filename(const std::string& path) {
 std::string directory_of_this_library() {
   Dl_info info{};
   if (::dladdr(reinterpret_cast<void*>(&host_log), &info) && info.dli_fname) {
-    const std::string path = canonical(info.dli_fname);
+    // For code in the main program (a tool that links the core statically) the loader reports
+    // argv[0], which lacks a directory when the program was found through PATH.
+    const std::string reported = info.dli_fname;
+    const std::string path =
+        canonical(reported.find('/') == std::string::npos ? "/proc/self/exe" : reported);
     const size_t slash = path.find_last_of('/');
     if (slash != std::string::npos) return path.substr(0, slash);
   }
