@@ -9,8 +9,10 @@ packages=(
   libfmt-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
   libgtest-dev         # GoogleTest
   python3              # CLI and binding tests
+  python3-pip python3-setuptools python3-wheel python3-venv  # installing the Python binding (tested)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # rwkvrtd
   python3-grpcio python3-protobuf  # the daemon's Python client sample and tests
+  openssl              # the daemon's TLS test makes a self-signed certificate
 )
 
 missing=()

@@ -143,6 +143,11 @@ TEST_F(GenerationApi, GreedyGenerationEqualsAHandWrittenGreedyLoop) {
     ASSERT_OK(rwkvrt_session_step(r, t, logits.data(), V));
   }
   EXPECT_EQ(g.text, expected);
+  // The session remembers the logits after its last token, as the hand-written loop has them.
+  std::vector<float> remembered(V);
+  ASSERT_OK(rwkvrt_session_get_logits(s, remembered.data(), V));
+  EXPECT_LT(rwkvrt::test::max_abs_diff(remembered, logits), 1e-5);
+  EXPECT_EQ(rwkvrt_session_get_logits(s, remembered.data(), V - 1), RWKVRT_ERR_BUFFER_TOO_SMALL);
   // Every generated token was fed, including the last: the states agree.
   const size_t n = state_floats(model);
   EXPECT_LT(rwkvrt::test::max_abs_diff(state_of(s, n), state_of(r, n)), 1e-5);
@@ -270,6 +275,8 @@ TEST_F(GenerationApi, SavedStateResumesExactly) {
   ASSERT_OK(rwkvrt_session_load_state(resumed, blob.data(), blob.size()));
   // A loaded state has no logits: generating before the next prompt is refused.
   EXPECT_EQ(rwkvrt_session_generate_begin(resumed, &params), RWKVRT_ERR_INVALID_ARGUMENT);
+  float one_logit[256];
+  EXPECT_EQ(rwkvrt_session_get_logits(resumed, one_logit, 256), RWKVRT_ERR_INVALID_ARGUMENT);
   ASSERT_OK(rwkvrt_session_prompt(resumed, turn_b, strlen(turn_b)));
   EXPECT_EQ(pull(resumed, &params).text, expected);
   EXPECT_FALSE(first.empty());

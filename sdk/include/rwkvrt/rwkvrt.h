@@ -416,7 +416,7 @@ typedef struct rwkvrt_sampling_params {
   rwkvrt_sampling_mode mode;  /* default STANDARD */
   float temperature;          /* >= 0; 0 = greedy.  default 1.0 */
   int32_t top_k;              /* 0 = off (default) */
-  float top_p;                /* (0, 1]; 1 = off (default) */
+  float top_p;                /* [0, 1]; 1 = off (default); 0 keeps only the most likely token(s) */
   float min_p;                /* [0, 1]; 0 = off (default) */
   float repetition_penalty;   /* > 0; 1 = off (default) */
   float presence_penalty;     /* default 0 */
@@ -463,6 +463,13 @@ RWKVRT_API rwkvrt_status rwkvrt_session_prompt(rwkvrt_session* session, const ch
 RWKVRT_API rwkvrt_status rwkvrt_session_prompt_tokens(rwkvrt_session* session,
                                                       const int32_t* tokens, size_t n_tokens);
 
+/* Copies the logits the session remembers (those after the last token fed with logits, which the
+ * next generation samples from) into dst, which holds capacity floats (at least n_vocab).
+ * Errors: INVALID_ARGUMENT (no logits: nothing fed with logits since creation, reset or a state
+ * import/load), BUFFER_TOO_SMALL.  since 1 */
+RWKVRT_API rwkvrt_status rwkvrt_session_get_logits(const rwkvrt_session* session, float* dst,
+                                                   size_t capacity);
+
 /* since 1 */
 typedef enum rwkvrt_finish_reason {
   RWKVRT_FINISH_NONE = 0,      /* still generating */
@@ -476,8 +483,9 @@ typedef enum rwkvrt_finish_reason {
 typedef struct rwkvrt_generate_params {
   uint32_t struct_size;
   uint32_t max_tokens;       /* tokens to generate at most; default 256; 0 = no limit */
-  const char* const* stop;   /* NUL-terminated stop strings (copied by the callee); the text is
-                                cut before the first occurrence, also across token boundaries */
+  const char* const* stop;   /* NUL-terminated stop strings (copied by the callee; so a stop
+                                string cannot contain NUL); the text is cut before the first
+                                occurrence, also across token boundaries */
   size_t n_stop;
   uint32_t stop_at_eos;      /* default 1: the tokenizer's end-of-text id ends the generation
                                 (World: 0; byte tokenizer: byte 0, NUL; BPE: <|endoftext|>) */
@@ -486,7 +494,9 @@ typedef struct rwkvrt_generate_params {
 /* Defaults (see the fields).  since 1 */
 RWKVRT_API rwkvrt_generate_params rwkvrt_generate_params_default(void);
 
-/* One step of a generation, as reported to a callback or by rwkvrt_session_generate_next. */
+/* One step of a generation, as reported to a callback or by rwkvrt_session_generate_next.
+ * Written by the library (also as arrays, by rwkvrt_batch_generate_next), so it has no
+ * struct_size and its layout is frozen: later information comes through new functions.  since 1 */
 typedef struct rwkvrt_generate_piece {
   const char* text;            /* valid UTF-8, may be empty: bytes of an incomplete character,
                                   or text that may begin a stop string, are held back until
@@ -497,7 +507,7 @@ typedef struct rwkvrt_generate_piece {
   uint32_t n_generated;        /* tokens sampled so far in this generation */
 } rwkvrt_generate_piece;
 
-/* Receives each piece.  Return nonzero to stop (finish reason CANCELLED). */
+/* Receives each piece.  Return nonzero to stop (finish reason CANCELLED).  since 1 */
 typedef int (*rwkvrt_piece_fn)(void* user_data, const rwkvrt_generate_piece* piece);
 
 /* Starts a generation (pull mode); params may be NULL (defaults).  The session must have logits:
@@ -509,7 +519,9 @@ typedef int (*rwkvrt_piece_fn)(void* user_data, const rwkvrt_generate_piece* pie
 RWKVRT_API rwkvrt_status rwkvrt_session_generate_begin(rwkvrt_session* session,
                                                        const rwkvrt_generate_params* params);
 
-/* Samples one token, feeds it, and describes the step in *out_piece.  Once out_piece->finish is
+/* Samples one token, feeds it, and describes the step in *out_piece.  A step that finds a cancel
+ * pending samples and feeds nothing (no model pass) and finishes with CANCELLED, so cancel +
+ * next is also the cheap way to end a generation early.  Once out_piece->finish is
  * not NONE the generation is over (the piece carries the remaining text) and further calls fail
  * with INVALID_ARGUMENT until the next rwkvrt_session_generate_begin.  Errors: INVALID_ARGUMENT
  * (no generation in progress), BACKEND.  since 1 */
@@ -555,7 +567,8 @@ RWKVRT_API rwkvrt_status rwkvrt_session_load_initial_state(rwkvrt_session* sessi
  * a cached token prefix resumes from that state and feeds only the rest.  Thread-safe. */
 typedef struct rwkvrt_prefix_cache rwkvrt_prefix_cache; /* since 1 */
 
-/* max_bytes bounds the memory of cached states (least recently used entries go first).  since 1 */
+/* max_bytes bounds the memory of cached states (least recently used entries go first; an entry
+ * larger than max_bytes is not kept).  Errors: INVALID_ARGUMENT (NULL).  since 1 */
 RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_create(rwkvrt_model* model, uint64_t max_bytes,
                                                     rwkvrt_prefix_cache** out_cache);
 /* Releases the caller's handle.  Sessions still attached keep the cache alive until they are
@@ -565,11 +578,13 @@ RWKVRT_API void rwkvrt_prefix_cache_free(rwkvrt_prefix_cache* cache);
 /* Attaches a cache (NULL detaches).  While the session's history since its initial state is known
  * (it is unless a state was imported or loaded since the last reset), rwkvrt_session_prompt*
  * resumes from the longest cached prefix of history + prompt, then stores the state after the
- * prompt.  Results equal feeding the whole text, up to fp32 rounding.  since 1 */
+ * prompt.  Results equal feeding the whole text, up to fp32 rounding.  Errors: INVALID_ARGUMENT
+ * (NULL session, a cache of another model).  since 1 */
 RWKVRT_API rwkvrt_status rwkvrt_session_set_prefix_cache(rwkvrt_session* session,
                                                          rwkvrt_prefix_cache* cache);
 
-/* Tokens of the last prompt reused from the cache (0 if none).  since 1 */
+/* Tokens of the last prompt reused from the cache (0 if none).  Errors: INVALID_ARGUMENT.
+ * since 1 */
 RWKVRT_API rwkvrt_status rwkvrt_session_prefix_cache_hit(const rwkvrt_session* session,
                                                          size_t* out_tokens);
 
@@ -578,7 +593,8 @@ RWKVRT_API rwkvrt_status rwkvrt_session_prefix_cache_hit(const rwkvrt_session* s
  * is used by one thread at a time; the sessions in a call must not be used elsewhere meanwhile. */
 typedef struct rwkvrt_batch rwkvrt_batch; /* since 1 */
 
-/* since 1 */
+/* A batch for up to max_batch sessions per call (1..65536; scratch memory grows with the largest
+ * batch used).  Errors: INVALID_ARGUMENT, OUT_OF_MEMORY.  since 1 */
 RWKVRT_API rwkvrt_status rwkvrt_batch_create(rwkvrt_model* model, size_t max_batch,
                                              rwkvrt_batch** out_batch);
 /* NULL is a no-op.  since 1 */
@@ -587,7 +603,9 @@ RWKVRT_API void rwkvrt_batch_free(rwkvrt_batch* batch);
 /* Feeds tokens[i] to sessions[i] for i < n (distinct sessions of the batch's model) and writes
  * their logits as rows of `logits` (n x n_vocab floats; NULL to skip).  Each session also keeps
  * its logits for generation.  Equal to rwkvrt_session_step on each, up to fp32 rounding.
- * Validates everything before any state changes.  since 1 */
+ * Validates everything before any state changes.  Errors: INVALID_ARGUMENT (n 0 or above
+ * max_batch, a NULL or repeated session, a session of another model or generating, a bad token),
+ * BUFFER_TOO_SMALL, BACKEND.  since 1 */
 RWKVRT_API rwkvrt_status rwkvrt_batch_step(rwkvrt_batch* batch, rwkvrt_session* const* sessions,
                                            const int32_t* tokens, size_t n, float* logits,
                                            size_t logits_capacity);
@@ -596,7 +614,9 @@ RWKVRT_API rwkvrt_status rwkvrt_batch_step(rwkvrt_batch* batch, rwkvrt_session* 
  * token in one forward pass: every session samples from its own logits with its own sampler, and
  * out_pieces[i] receives what rwkvrt_session_generate_next would have reported for sessions[i].
  * Sessions whose piece finishes are done (remove them before the next call).  Passing a session
- * without a generation in progress is INVALID_ARGUMENT and changes nothing.  since 1 */
+ * without a generation in progress is INVALID_ARGUMENT and changes nothing.  Errors:
+ * INVALID_ARGUMENT (as rwkvrt_batch_step), BACKEND (every session of the call then ends its
+ * generation, its state undefined until reset or load).  since 1 */
 RWKVRT_API rwkvrt_status rwkvrt_batch_generate_next(rwkvrt_batch* batch,
                                                     rwkvrt_session* const* sessions, size_t n,
                                                     rwkvrt_generate_piece* out_pieces);

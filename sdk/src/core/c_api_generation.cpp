@@ -222,6 +222,23 @@ rwkvrt_status rwkvrt_session_prompt_tokens(rwkvrt_session* session, const int32_
   });
 }
 
+rwkvrt_status rwkvrt_session_get_logits(const rwkvrt_session* session, float* dst,
+                                        size_t capacity) {
+  return guarded([&] {
+    require(session, "session");
+    require(dst, "dst");
+    const rwkvrt::Generator& g = *session->generator;
+    if (!g.has_logits())
+      rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT,
+                   "the session has no logits (nothing was fed with logits since it was created, "
+                   "reset, or given a state)");
+    if (capacity < g.logits().size())
+      rwkvrt::fail(RWKVRT_ERR_BUFFER_TOO_SMALL, "dst holds {} floats, the logits are {}", capacity,
+                   g.logits().size());
+    std::copy(g.logits().begin(), g.logits().end(), dst);
+  });
+}
+
 rwkvrt_generate_params rwkvrt_generate_params_default(void) {
   rwkvrt_generate_params p{};
   p.struct_size = sizeof(p);
@@ -340,6 +357,8 @@ rwkvrt_status rwkvrt_batch_create(rwkvrt_model* model, size_t max_batch,
 
 void rwkvrt_batch_free(rwkvrt_batch* batch) { delete batch; }
 
+}  // extern "C": a helper returning a C++ type must not have C language linkage (clang warns)
+
 namespace {
 
 // The generators of a batch call, checked: non-null, of the batch's model, within max_batch.
@@ -362,6 +381,8 @@ std::vector<rwkvrt::Generator*> batch_members(rwkvrt_batch* batch, rwkvrt_sessio
 }
 
 }  // namespace
+
+extern "C" {
 
 rwkvrt_status rwkvrt_batch_step(rwkvrt_batch* batch, rwkvrt_session* const* sessions,
                                 const int32_t* tokens, size_t n, float* logits,

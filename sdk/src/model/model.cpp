@@ -91,6 +91,7 @@ void Model::prepare(const TensorSet& tensors, const LoadOptions& options) {
   if (options.progress)
     progress = [&](float f) { return options.progress(f, "preparing"); };
   graph_ = Graph::create(config_, tensors, device_, options.weight_dtype, progress);
+  if (progress && !progress(1.0f)) fail(RWKVRT_ERR_CANCELLED, "loading cancelled");
   weight_bytes_ = graph_->weight_bytes();
   bytes_per_token_ = graph_->bytes_per_token();
   weight_dtype_ = graph_->matrix_dtype();

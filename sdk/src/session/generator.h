@@ -61,6 +61,8 @@ class Generator {
   void set_prefix_cache(std::shared_ptr<PrefixCache> cache);
   size_t prefix_cache_hit() const { return cache_hit_; }
   bool has_logits() const { return has_logits_; }
+  // The remembered logits (n_vocab floats); valid when has_logits().
+  const std::vector<float>& logits() const { return logits_; }
 
   // ---- sampling and generation ----
   void set_sampling(const SamplingParams& params);
