@@ -23,7 +23,8 @@ namespace {
 #define ASSERT_OK(call) ASSERT_EQ((call), RWKVRT_OK) << rwkvrt_last_error()
 
 const std::string& default_model_path() {
-  static const std::string p = std::string(RWKVRT_SOURCE_DIR) + "/models/default/rwkv7-kjv-byte.pth";
+  static const std::string p =
+      std::string(RWKVRT_SOURCE_DIR) + "/models/default/rwkv7-kjv-byte.pth";
   return p;
 }
 
@@ -88,7 +89,9 @@ void set_seeded(rwkvrt_session* s, uint64_t seed, float temperature = 1.0f) {
   ASSERT_OK(rwkvrt_session_set_sampling(s, &p));
 }
 
-void set_greedy(rwkvrt_session* s) { set_seeded(s, 0, 0.0f); }
+void set_greedy(rwkvrt_session* s) {
+  set_seeded(s, 0, 0.0f);
+}
 
 std::vector<float> state_of(rwkvrt_session* s, size_t n) {
   std::vector<float> v(n);
@@ -308,8 +311,8 @@ TEST_F(GenerationApi, ForkedSessionsEvolveIndependently) {
 }
 
 TEST_F(GenerationApi, BatchedGenerationEqualsGeneratingAlone) {
-  const std::vector<std::string> prompts = {"In the beginning", "And Moses said",
-                                            "Blessed are the", "The LORD is my"};
+  const std::vector<std::string> prompts = {"In the beginning", "And Moses said", "Blessed are the",
+                                            "The LORD is my"};
   rwkvrt_generate_params params = limit(20, false);
   std::vector<std::string> alone;
   for (size_t i = 0; i < prompts.size(); ++i) {

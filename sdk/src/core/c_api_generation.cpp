@@ -21,7 +21,9 @@ const rwkvrt::Tokenizer& tokenizer_of(const rwkvrt_tokenizer* t) {
 rwkvrt::SamplingParams to_sampling(const rwkvrt_sampling_params& p) {
   rwkvrt::SamplingParams s;
   switch (p.mode) {
-    case RWKVRT_SAMPLING_STANDARD: s.mode = rwkvrt::SamplingParams::Mode::Standard; break;
+    case RWKVRT_SAMPLING_STANDARD:
+      s.mode = rwkvrt::SamplingParams::Mode::Standard;
+      break;
     case RWKVRT_SAMPLING_REFERENCE_PIPELINE:
       s.mode = rwkvrt::SamplingParams::Mode::ReferencePipeline;
       break;
@@ -107,7 +109,9 @@ rwkvrt_status rwkvrt_tokenizer_create_byte(rwkvrt_tokenizer** out_tokenizer) {
   });
 }
 
-void rwkvrt_tokenizer_free(rwkvrt_tokenizer* tokenizer) { delete tokenizer; }
+void rwkvrt_tokenizer_free(rwkvrt_tokenizer* tokenizer) {
+  delete tokenizer;
+}
 
 rwkvrt_status rwkvrt_tokenizer_get_info(const rwkvrt_tokenizer* tokenizer,
                                         rwkvrt_tokenizer_info* out_info) {
@@ -267,9 +271,9 @@ rwkvrt_status rwkvrt_session_generate_next(rwkvrt_session* session,
   });
 }
 
-rwkvrt_status rwkvrt_session_generate(rwkvrt_session* session,
-                                      const rwkvrt_generate_params* params, rwkvrt_piece_fn fn,
-                                      void* user_data, rwkvrt_finish_reason* out_finish) {
+rwkvrt_status rwkvrt_session_generate(rwkvrt_session* session, const rwkvrt_generate_params* params,
+                                      rwkvrt_piece_fn fn, void* user_data,
+                                      rwkvrt_finish_reason* out_finish) {
   return guarded([&] {
     rwkvrt::Generator& g = generator_of(session);
     g.begin(to_options(read_params(params, rwkvrt_generate_params_default(), "params")));
@@ -320,17 +324,15 @@ rwkvrt_status rwkvrt_prefix_cache_create(rwkvrt_model* model, uint64_t max_bytes
   });
 }
 
-void rwkvrt_prefix_cache_free(rwkvrt_prefix_cache* cache) { delete cache; }
-
-rwkvrt_status rwkvrt_session_set_prefix_cache(rwkvrt_session* session,
-                                              rwkvrt_prefix_cache* cache) {
-  return guarded([&] {
-    generator_of(session).set_prefix_cache(cache ? cache->cache : nullptr);
-  });
+void rwkvrt_prefix_cache_free(rwkvrt_prefix_cache* cache) {
+  delete cache;
 }
 
-rwkvrt_status rwkvrt_session_prefix_cache_hit(const rwkvrt_session* session,
-                                              size_t* out_tokens) {
+rwkvrt_status rwkvrt_session_set_prefix_cache(rwkvrt_session* session, rwkvrt_prefix_cache* cache) {
+  return guarded([&] { generator_of(session).set_prefix_cache(cache ? cache->cache : nullptr); });
+}
+
+rwkvrt_status rwkvrt_session_prefix_cache_hit(const rwkvrt_session* session, size_t* out_tokens) {
   return guarded([&] {
     require(session, "session");
     require(out_tokens, "out_tokens");
@@ -340,8 +342,7 @@ rwkvrt_status rwkvrt_session_prefix_cache_hit(const rwkvrt_session* session,
 
 // ---- batches -------------------------------------------------------------------------------
 
-rwkvrt_status rwkvrt_batch_create(rwkvrt_model* model, size_t max_batch,
-                                  rwkvrt_batch** out_batch) {
+rwkvrt_status rwkvrt_batch_create(rwkvrt_model* model, size_t max_batch, rwkvrt_batch** out_batch) {
   return guarded([&] {
     require(model, "model");
     require(out_batch, "out_batch");
@@ -355,7 +356,9 @@ rwkvrt_status rwkvrt_batch_create(rwkvrt_model* model, size_t max_batch,
   });
 }
 
-void rwkvrt_batch_free(rwkvrt_batch* batch) { delete batch; }
+void rwkvrt_batch_free(rwkvrt_batch* batch) {
+  delete batch;
+}
 
 }  // extern "C": a helper returning a C++ type must not have C language linkage (clang warns)
 

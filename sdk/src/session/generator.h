@@ -26,7 +26,7 @@ namespace rwkvrt {
 struct GenerateOptions {
   uint32_t max_tokens = 256;  // 0: no limit
   std::vector<std::string> stop;
-  bool stop_at_eos = true;    // ignored without a tokenizer (no end-of-text id is known)
+  bool stop_at_eos = true;  // ignored without a tokenizer (no end-of-text id is known)
 };
 
 enum class FinishReason { None = 0, Stop = 1, Length = 2, Eos = 3, Cancelled = 4 };

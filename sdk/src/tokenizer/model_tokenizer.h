@@ -13,8 +13,8 @@ namespace rwkvrt {
 // The outcome of a search: the tokenizer, or why none was found (the files tried and what to do).
 struct TokenizerSearch {
   std::shared_ptr<const Tokenizer> tokenizer;
-  std::string source;         // "byte (vocabulary 256)", the file it was read from, ...
-  std::string failure;        // set when tokenizer is null
+  std::string source;   // "byte (vocabulary 256)", the file it was read from, ...
+  std::string failure;  // set when tokenizer is null
 };
 
 // Looks, in order, at: `explicit_path` (errors loading it are thrown, not reported); the
