@@ -1,4 +1,6 @@
 // Instruction-set detection and the choice of kernel tables, made once per process.
+#include <cpuid.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -28,15 +30,22 @@ Isa active_isa() {
   return isa;
 }
 
+// F16C from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports does not know "f16c".
+// It needs no OS support of its own beyond the YMM state that the AVX2 check already covers.
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+}
+
 }  // namespace
 
 const CpuFeatures& cpu_features() {
-  // libgcc's __builtin_cpu_supports also checks that the OS saves the YMM/ZMM state (XCR0).
+  // __builtin_cpu_supports (libgcc or compiler-rt) also checks that the OS saves the YMM/ZMM
+  // state (XCR0).
   static const CpuFeatures f = [] {
     CpuFeatures c;
     __builtin_cpu_init();
-    c.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                 __builtin_cpu_supports("f16c");
+    c.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     c.avx512 = c.avx2_fma && __builtin_cpu_supports("avx512f") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512dq");

@@ -763,7 +763,8 @@ TEST_F(BackendOps, StateContinuation) {
                        in.u.data(), want.data(), states.host_ref()});
       Floats got(B * T * C, kNaN);
       for (auto [t0, len] : {std::pair<uint64_t, uint64_t>{0, 5}, {5, 3}}) {
-        auto slice = [&](const Floats& v) {
+        // Structured bindings are copied explicitly: lambdas may not capture them before C++20.
+        auto slice = [&, t0 = t0, len = len](const Floats& v) {
           Floats s(B * len * C);
           for (uint64_t b = 0; b < B; ++b)
             std::copy_n(v.begin() + (b * T + t0) * C, len * C, s.begin() + b * len * C);
@@ -790,7 +791,8 @@ TEST_F(BackendOps, StateContinuation) {
                        states.host_ref()});
       Floats got(B * T * Cv4, kNaN);
       for (auto [t0, len] : {std::pair<uint64_t, uint64_t>{0, 5}, {5, 3}}) {
-        auto slice = [&](const Floats& v) {
+        // Structured bindings are copied explicitly: lambdas may not capture them before C++20.
+        auto slice = [&, t0 = t0, len = len](const Floats& v) {
           Floats s(B * len * Cv4);
           for (uint64_t b = 0; b < B; ++b)
             std::copy_n(v.begin() + (b * T + t0) * Cv4, len * Cv4, s.begin() + b * len * Cv4);

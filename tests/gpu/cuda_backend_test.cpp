@@ -209,7 +209,8 @@ TEST_F(CudaTest, GraphReplayEqualsEagerExecution) {
     s.upload(ws.bases(B), bases.data(), B * sizeof(void*));
     s.upload(ws.ids(), ids.data(), M * sizeof(int32_t));
     float* logits = ws.logits(M);
-    auto reset = [&] {
+    // Structured bindings are copied explicitly: lambdas may not capture them before C++20.
+    auto reset = [&, B = B] {
       for (uint64_t b = 0; b < B; ++b) s.upload(bases[b], init[b].data(), S * sizeof(float));
     };
     auto fetch = [&](const void* p, uint64_t n) {
@@ -217,7 +218,7 @@ TEST_F(CudaTest, GraphReplayEqualsEagerExecution) {
       s.download(v.data(), p, n * sizeof(float));
       return v;
     };
-    auto results = [&] {
+    auto results = [&, B = B] {
       Floats all = fetch(logits, M * V);
       for (uint64_t b = 0; b < B; ++b) {
         const Floats st = fetch(bases[b], S);

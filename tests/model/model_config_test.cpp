@@ -3,10 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <new>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
+#include "model/model.h"
 #include "model/model_config.h"
 #include "model/synthetic_model.h"
 
@@ -118,6 +125,125 @@ TEST(ModelConfig, RejectsConvertModelOutput) {
 TEST(ModelConfig, HeadCountMustDivideTheWidth) {
   const std::string e = error_of(edited(small_v7(), "", "blocks.0.att.r_k", {3, 32}));
   EXPECT_FALSE(e.empty());
+}
+
+// ---- configurations that would make a small file allocate absurdly
+
+// The readers accept this shape (no elements; the product of its dimensions fits in 64 bits), but
+// the product overflowed int64 in the vector check before it reached the 0 (UBSan; fuzz finding
+// ln0_shape_overflow).
+TEST(ModelConfig, VectorWithHugeDimensionsIsAFormatError) {
+  rwkvrt_status st{};
+  const std::string e =
+      error_of(edited(small_v7(), "", "blocks.0.ln0.weight", {int64_t(1) << 40, 1 << 23, 0}), &st);
+  EXPECT_EQ(st, RWKVRT_ERR_FORMAT);
+  EXPECT_NE(e.find("tensor 'blocks.0.ln0.weight' has shape (1099511627776, 8388608, 0) with an "
+                   "implausible dimension 1099511627776"),
+            std::string::npos)
+      << e;
+}
+
+// An RWKV-5.2 tensor set of the given dimensions, shapes only: detect_config reads no data.
+TensorSet v5_shapes(int64_t C, int64_t H, int64_t N, uint32_t layers = 1) {
+  const int64_t A = H * N, F = 4 * C, V = 16;
+  TensorSet t;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+    Tensor x;
+    x.name = name;
+    x.shape = std::move(shape);
+    t.add(x);
+  };
+  add("emb.weight", {V, C});
+  add("head.weight", {V, C});
+  for (const char* n : {"blocks.0.ln0.weight", "blocks.0.ln0.bias", "ln_out.weight", "ln_out.bias"})
+    add(n, {C});
+  for (uint32_t i = 0; i < layers; ++i) {
+    const std::string b = "blocks." + std::to_string(i) + ".";
+    for (const char* n : {"ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "att.time_mix_k",
+                          "att.time_mix_v", "att.time_mix_r", "att.time_mix_g", "ffn.time_mix_k",
+                          "ffn.time_mix_r"})
+      add(b + n, {C});
+    add(b + "att.time_decay", {H, N});
+    add(b + "att.time_faaaa", {H, N});
+    add(b + "att.ln_x.weight", {A});
+    add(b + "att.ln_x.bias", {A});
+    for (const char* n : {"att.key.weight", "att.value.weight", "att.receptance.weight",
+                          "att.gate.weight"})
+      add(b + n, {A, C});
+    add(b + "att.output.weight", {C, A});
+    add(b + "ffn.key.weight", {F, C});
+    add(b + "ffn.receptance.weight", {C, C});
+    add(b + "ffn.value.weight", {C, F});
+  }
+  return t;
+}
+
+TEST(ModelConfig, ShapeOnlyRwkv5IsAccepted) {
+  // The base of the two tests below: the same builder with ordinary heads is a valid model.
+  const ModelConfig c = detect_config(v5_shapes(64, 2, 32, 2));
+  EXPECT_EQ(c.version, RwkvVersion::V5_2);
+  EXPECT_EQ(c.n_head, 2u);
+  EXPECT_EQ(c.head_size, 32u);
+  EXPECT_EQ(c.state_floats(), 2u * (2 * 64 + 2 * 32 * 32));
+}
+
+TEST(ModelConfig, HeadSizeAboveTheLimitIsUnsupported) {
+  // One head of 8192 in a model of width 1: a 256 MiB state per layer (fuzz finding
+  // v5_one_head_of_16384 is the same with 16384).
+  rwkvrt_status st{};
+  const std::string e = error_of(v5_shapes(1, 1, 8192), &st);
+  EXPECT_EQ(st, RWKVRT_ERR_UNSUPPORTED);
+  EXPECT_NE(e.find("1 head(s) of size 8192 (attention width 8192): head sizes above 4096 are not "
+                   "supported"),
+            std::string::npos)
+      << e;
+}
+
+TEST(ModelConfig, StateLargerThanTheCheckpointIsUnsupported) {
+  // Heads of 2048 are within the head-size limit, but 64 layers of one such head over a width of
+  // 1 would need a 1 GiB state for a model of about 1.2 million parameters.
+  rwkvrt_status st{};
+  const std::string e = error_of(v5_shapes(1, 1, 2048, 64), &st);
+  EXPECT_EQ(st, RWKVRT_ERR_UNSUPPORTED);
+  EXPECT_NE(e.find("the recurrent state would hold 268435584 values (64 layers, 1 head(s) of size "
+                   "2048), more than the checkpoint's"),
+            std::string::npos)
+      << e;
+  // The same heads are fine in a model wide enough for them.
+  EXPECT_EQ(detect_config(v5_shapes(512, 1, 2048, 2)).head_size, 2048u);
+}
+
+// Every input the model_load fuzz target found goes through the whole load path and must end in
+// Error, never in a crash, a sanitizer report or std::bad_alloc.
+TEST(ModelConfig, FuzzRegressionInputsFailCleanly) {
+  const std::filesystem::path dir =
+      std::filesystem::path(RWKVRT_SOURCE_DIR) / "tests/fuzz/regressions/model_load";
+  std::map<std::string, std::pair<rwkvrt_status, std::string>> expected = {
+      {"ln0_shape_overflow.safetensors",
+       {RWKVRT_ERR_FORMAT, "tensor 'blocks.0.ln0.weight' has shape (1099511627776, 8388608, 0)"}},
+      {"v5_one_head_of_16384.pth",
+       {RWKVRT_ERR_UNSUPPORTED, "1 head(s) of size 16384 (attention width 16384)"}},
+  };
+  size_t seen = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string file = entry.path().filename().string();
+    SCOPED_TRACE(file);
+    try {
+      LoadOptions options;
+      options.n_threads = 1;
+      Model::load(entry.path().string(), options);
+      ADD_FAILURE() << "the model loaded";
+    } catch (const Error& e) {
+      auto it = expected.find(file);
+      if (it == expected.end()) continue;  // a newer input: any clean Error will do
+      ++seen;
+      EXPECT_EQ(e.status(), it->second.first) << e.what();
+      EXPECT_NE(std::string(e.what()).find(it->second.second), std::string::npos) << e.what();
+    } catch (const std::bad_alloc&) {
+      ADD_FAILURE() << "std::bad_alloc";
+    }
+  }
+  EXPECT_EQ(seen, expected.size());
 }
 
 }  // namespace

@@ -46,7 +46,8 @@ extern "C" {
 const char* rwkvrt_last_error(void) { return t_last_error.c_str(); }
 
 const char* rwkvrt_status_name(rwkvrt_status status) {
-  switch (status) {
+  // C callers may pass any int (the C test passes 999): see c_enum_value.
+  switch (c_enum_value(status)) {
     case RWKVRT_OK: return "RWKVRT_OK";
     case RWKVRT_ERR_INVALID_ARGUMENT: return "RWKVRT_ERR_INVALID_ARGUMENT";
     case RWKVRT_ERR_IO: return "RWKVRT_ERR_IO";
@@ -165,14 +166,14 @@ rwkvrt_status rwkvrt_model_load(const char* path, const rwkvrt_model_params* par
     o.backend = p.backend ? p.backend : "";
     o.device = p.device;
     o.n_threads = p.n_threads;
-    switch (p.weights) {
+    switch (c_enum_value(p.weights)) {
       case RWKVRT_WEIGHTS_AUTO: o.weight_dtype = RWKVRT_BK_SAME; break;
       case RWKVRT_WEIGHTS_F32: o.weight_dtype = RWKVRT_BK_F32; break;
       case RWKVRT_WEIGHTS_BF16: o.weight_dtype = RWKVRT_BK_BF16; break;
       case RWKVRT_WEIGHTS_F16: o.weight_dtype = RWKVRT_BK_F16; break;
       default:
         rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "params.weights {} is not a weight type",
-                     int(p.weights));
+                     c_enum_value(p.weights));
     }
     if (p.group_norm_eps < 0.0f || p.group_norm_eps > 1.0f)
       rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "params.group_norm_eps {} is out of range",
@@ -288,11 +289,12 @@ rwkvrt_status rwkvrt_session_feed(rwkvrt_session* session, const int32_t* tokens
     const uint64_t V = session->session().model().config().n_vocab;
     rwkvrt::LogitsMode m = rwkvrt::LogitsMode::None;
     uint64_t needed = 0;
-    switch (mode) {
+    switch (c_enum_value(mode)) {
       case RWKVRT_LOGITS_NONE: break;
       case RWKVRT_LOGITS_LAST: m = rwkvrt::LogitsMode::Last; needed = V; break;
       case RWKVRT_LOGITS_ALL: m = rwkvrt::LogitsMode::All; needed = V * n_tokens; break;
-      default: rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "mode {} is not a logits mode", int(mode));
+      default:
+        rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "mode {} is not a logits mode", c_enum_value(mode));
     }
     if (needed > 0) {
       require(logits, "logits");

@@ -20,7 +20,7 @@ const rwkvrt::Tokenizer& tokenizer_of(const rwkvrt_tokenizer* t) {
 
 rwkvrt::SamplingParams to_sampling(const rwkvrt_sampling_params& p) {
   rwkvrt::SamplingParams s;
-  switch (p.mode) {
+  switch (c_enum_value(p.mode)) {
     case RWKVRT_SAMPLING_STANDARD:
       s.mode = rwkvrt::SamplingParams::Mode::Standard;
       break;
@@ -28,7 +28,8 @@ rwkvrt::SamplingParams to_sampling(const rwkvrt_sampling_params& p) {
       s.mode = rwkvrt::SamplingParams::Mode::ReferencePipeline;
       break;
     default:
-      rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "sampling mode {} is not a mode", int(p.mode));
+      rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "sampling mode {} is not a mode",
+                   c_enum_value(p.mode));
   }
   s.temperature = p.temperature;
   s.top_k = p.top_k;

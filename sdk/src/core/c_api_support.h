@@ -6,6 +6,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/error.h"
@@ -90,6 +91,18 @@ void copy_out(T* out, T full) {
 template <typename T>
 void require(const T* p, const char* what) {
   if (!p) rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "{} is null", what);
+}
+
+// The number a C caller passed for an enum, as a parameter or a struct field.  C lets any int
+// through, but in C++ reading an enum object whose value is outside the enum's range, even to
+// cast it, is undefined (UBSan -fsanitize=enum); its bytes copied into an int are that number.
+// Switch on this, with a default case for the values that are not enumerators.
+template <typename E>
+int c_enum_value(const E& value) {
+  static_assert(std::is_enum_v<E> && sizeof(E) == sizeof(int), "a C enum, passed as an int");
+  int v = 0;
+  std::memcpy(&v, &value, sizeof(v));
+  return v;
 }
 
 // Input params structs: an older caller's smaller struct is taken as far as it goes, with the

@@ -33,6 +33,16 @@ namespace {
 // allocations before the tensor data is ever looked at.
 constexpr int64_t kMaxDim = int64_t(1) << 24;
 constexpr uint32_t kMaxLayers = 4096;
+// Published v5-v7 models use heads of 64 values.  The wkv state holds N x N values per head, so a
+// head size is bounded on its own as well as through the state limit below.
+constexpr uint32_t kMaxHeadSize = 4096;
+// The recurrent state is allocated whole (per session and per batch slot) before anything runs.
+// A file pays for its weights value by value, but a v5-v7 layer's state is H*N*N = A*N values:
+// the attention width times the head size, which a file with a few huge heads gets almost for
+// free (an 8 KB file asked for a 1 GiB state).  Published models' states are well under 1% of
+// their parameter count, so a state larger than the whole checkpoint is refused; tiny models
+// always get this many values.
+constexpr uint64_t kMinStateLimit = uint64_t(1) << 20;
 
 class Checker {
  public:
@@ -58,14 +68,24 @@ class Checker {
   }
 
   // A vector of n values, stored with any number of leading/trailing unit dims: (n), (1,1,n).
+  // Readers accept any shape whose element count fits in 64 bits, e.g. (2^40, 2^23, 0), so each
+  // dimension is bounded before the product is formed.
   const Tensor& vector(const std::string& name, int64_t n) const {
     const Tensor& t = need(name);
-    int64_t non_unit = 0, prod = 1;
+    int64_t non_unit = 0;
+    uint64_t prod = 1;
     for (int64_t d : t.shape) {
-      prod *= d;
+      if (d < 0 || d > kMaxDim)
+        fail(RWKVRT_ERR_FORMAT,
+             "tensor '{}' has shape {} with an implausible dimension {}, expected a vector of {} "
+             "values",
+             name, t.shape_string(), d, n);
+      // prod <= 2^24 + 1 before each step, so the product stays far from overflow; saturating
+      // keeps it unequal to any n <= kMaxDim.
+      prod = std::min(prod * uint64_t(d), uint64_t(kMaxDim) + 1);
       if (d != 1) ++non_unit;
     }
-    if (prod != n || non_unit > 1)
+    if (prod != uint64_t(n) || non_unit > 1)
       fail(RWKVRT_ERR_FORMAT, "tensor '{}' has shape {}, expected a vector of {} values", name,
            t.shape_string(), n);
     return t;
@@ -185,6 +205,11 @@ ModelConfig detect_config(const TensorSet& t) {
     if (int64_t(c.n_head) * c.head_size != A)
       fail(RWKVRT_ERR_FORMAT, "{} heads of size {} do not make the attention width {}", c.n_head,
            c.head_size, A);
+    if (c.head_size > kMaxHeadSize)
+      fail(RWKVRT_ERR_UNSUPPORTED,
+           "{} head(s) of size {} (attention width {}): head sizes above {} are not supported "
+           "(the state holds size x size values per head; published models use 64)",
+           c.n_head, c.head_size, A, kMaxHeadSize);
   }
   if (c.version == RwkvVersion::V7 && A != C)
     fail(RWKVRT_ERR_FORMAT, "RWKV-7 needs the attention width {} to equal the model width {}", A, C);
@@ -294,6 +319,13 @@ ModelConfig detect_config(const TensorSet& t) {
 
   c.matrix_dtype = ck.need(a0 + "key.weight").dtype;
   for (const Tensor& x : t.tensors()) c.n_params += x.numel();
+  // Every dimension is <= 2^24, the head size <= 2^12 and the layers <= 2^12, so this is exact.
+  const uint64_t state = c.state_floats();
+  if (state > std::max(c.n_params, kMinStateLimit))
+    fail(RWKVRT_ERR_UNSUPPORTED,
+         "the recurrent state would hold {} values ({} layers, {} head(s) of size {}), more than "
+         "the checkpoint's {} parameters: the head size is implausible for the model's width {}",
+         state, c.n_layer, c.n_head, c.head_size, c.n_params, C);
   return c;
 }
 

@@ -41,7 +41,9 @@ struct ModelConfig {
 
 // Infers the configuration of an official-layout tensor set and validates every tensor the
 // version needs.  Throws Error(FORMAT) naming the missing tensor or the shape expected and found,
-// or Error(UNSUPPORTED) for a file that is recognisably something else.
+// or Error(UNSUPPORTED) for a file that is recognisably something else or whose configuration is
+// beyond the runtime's limits (a head size above 4096, or a recurrent state with more values than
+// the checkpoint has parameters), so that no allocation derived from it can be absurd.
 ModelConfig detect_config(const TensorSet& tensors);
 
 }  // namespace rwkvrt
