@@ -23,6 +23,9 @@ struct rwkvrt_bk_context {
   // type and run one tensor-core GEMM (RWKVRT_CUDA_FAST_GEMM_ROWS; default never): fewer rows
   // keep fp32-level accuracy (matmul.cpp, docs/CUDA.md).
   uint64_t fast_gemm_rows = UINT64_MAX;
+  // Single-token WKV-7 calls over at least this many (sequence, head) pairs run the unstaged
+  // step kernel (wkv7.cu); RWKVRT_CUDA_WKV7_STEP_HEADS overrides it, for measurements.
+  uint64_t wkv7_step_min_heads = 1;
 };
 
 namespace rwkvrt::cuda {

@@ -175,6 +175,7 @@ int context_create(const rwkvrt_bk_context_params* params, rwkvrt_bk_context** o
   // fp32-level accuracy, as the tests of sequence against RNN mode require.
   ctx->fast_gemm_rows =
       std::max<uint64_t>(kGemvMaxRows + 1, env_u64("RWKVRT_CUDA_FAST_GEMM_ROWS", UINT64_MAX));
+  ctx->wkv7_step_min_heads = env_u64("RWKVRT_CUDA_WKV7_STEP_HEADS", 1);
   *out = ctx;
   return RWKVRT_BK_OK;
 }

@@ -180,6 +180,101 @@ __global__ void __launch_bounds__(Wkv7Shape<N, SPLIT>::kThreads, Wkv7Shape<N, SP
   }
 }
 
+// One token (T = 1) for many heads, as in batched decode: every sequence's state is read once
+// and written once, so the step is bound by state traffic, and what matters is how many bytes
+// each SM keeps in flight.  This kernel stages nothing and keeps few registers: P lanes per value
+// row (P = min(8, N/4)), lane l owning the keys g·4P + 4l … g·4P + 4l + 3 for g < N/(4P), so
+// that each of a row's load instructions covers contiguous bytes; the per-head vectors are read
+// straight from global memory (the rows of a head share them through L1).  Rows are numbered
+// across (sequence, head, row); a whole row's lanes always sit in one warp.
+template <int N>
+__global__ void __launch_bounds__(256, 4) wkv7_step_kernel(Wkv7Params p) {
+  constexpr int P = N / 4 < 8 ? N / 4 : 8;
+  constexpr int G = N / (4 * P);
+  gpu_kernel_start();
+  const uint64_t row = (uint64_t(blockIdx.x) * blockDim.x + threadIdx.x) / P;
+  const int lane = int(threadIdx.x % P);
+  // Lanes past the last row stay to the end: the shuffles below expect the whole warp.
+  const bool valid = row < p.B * p.H * N;
+  const uint64_t bh = valid ? row / N : 0, b = bh / p.H, h = bh % p.H;
+  const int i = int(row % N);
+  const uint64_t o = b * p.H * N + h * N;  // this head's vectors (T = 1)
+  float* S = state_of(p.bases, valid ? b : 0, p.offset) + h * N * N + uint64_t(i) * N;
+  const bool s_vec = reinterpret_cast<uintptr_t>(S) % 16 == 0;
+
+  float4 s[G];
+  if (valid) {
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      const int j = g * 4 * P + 4 * lane;
+      if (s_vec) {
+        s[g] = *reinterpret_cast<const float4*>(S + j);
+      } else {
+        s[g] = make_float4(S[j], S[j + 1], S[j + 2], S[j + 3]);
+      }
+    }
+  } else {
+#pragma unroll
+    for (int g = 0; g < G; ++g) s[g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  auto vec4 = [&](const float* base, int g) {
+    return valid ? *reinterpret_cast<const float4*>(base + o + g * 4 * P + 4 * lane)
+                 : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  };
+  float sk = 0.0f;
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    const float4 c = vec4(p.kappa, g);
+    sk = fmaf(s[g].x, c.x, fmaf(s[g].y, c.y, fmaf(s[g].z, c.z, fmaf(s[g].w, c.w, sk))));
+  }
+#pragma unroll
+  for (int m = 1; m < P; m <<= 1) sk += gpu_shfl_xor(sk, m);
+  const float vi = valid ? p.v[o + i] : 0.0f;
+  float y = 0.0f;
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    const float4 c = vec4(p.kappa, g), a = vec4(p.a, g), k = vec4(p.k, g), r = vec4(p.r, g),
+                 l = vec4(p.log_decay, g);
+    float4& t = s[g];
+    t.x = fmaf(t.x, expf(l.x), fmaf(-sk, c.x * a.x, vi * k.x));
+    t.y = fmaf(t.y, expf(l.y), fmaf(-sk, c.y * a.y, vi * k.y));
+    t.z = fmaf(t.z, expf(l.z), fmaf(-sk, c.z * a.z, vi * k.z));
+    t.w = fmaf(t.w, expf(l.w), fmaf(-sk, c.w * a.w, vi * k.w));
+    y = fmaf(t.x, r.x, fmaf(t.y, r.y, fmaf(t.z, r.z, fmaf(t.w, r.w, y))));
+  }
+#pragma unroll
+  for (int m = 1; m < P; m <<= 1) y += gpu_shfl_xor(y, m);
+  if (!valid) return;
+  if (lane == 0) p.y[o + i] = y;
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    const int j = g * 4 * P + 4 * lane;
+    if (s_vec) {
+      *reinterpret_cast<float4*>(S + j) = s[g];
+    } else {
+      S[j] = s[g].x;
+      S[j + 1] = s[g].y;
+      S[j + 2] = s[g].z;
+      S[j + 3] = s[g].w;
+    }
+  }
+}
+
+template <int N>
+gpuError_t launch_step(const rwkvrt_bk_stream* s, const Wkv7Params& p) {
+  constexpr uint64_t kThreads = 256, kLanes = N / 4 < 8 ? N / 4 : 8;
+  const uint64_t threads = p.B * p.H * N * kLanes;
+  const dim3 grid(unsigned((threads + kThreads - 1) / kThreads));
+  return gpu_launch(launch_on(s, grid, dim3(unsigned(kThreads))), wkv7_step_kernel<N>, p);
+}
+
+// The step kernel reads the vectors with 16-byte loads.
+bool vectors_aligned(const Wkv7Params& p) {
+  for (const float* v : {p.r, p.log_decay, p.k, p.v, p.kappa, p.a})
+    if (reinterpret_cast<uintptr_t>(v) % 16 != 0) return false;
+  return true;
+}
+
 // Any head size: thread i owns value row i of the state, kept in global memory.
 __global__ void wkv7_plain_kernel(Wkv7Params p, uint32_t N) {
   gpu_kernel_start();
@@ -227,6 +322,15 @@ gpuError_t launch_wkv7(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a) 
   if (a.B == 0 || a.T == 0 || a.H == 0) return gpuSuccess;
   const Wkv7Params p{a.B, a.T,     a.H, a.r, a.log_decay,   a.k,
                      a.v, a.kappa, a.a, a.y, a.state.bases, a.state.offset};
+  if (a.T == 1 && p.B * p.H >= s->ctx->wkv7_step_min_heads && vectors_aligned(p)) {
+    switch (a.N) {
+      case 16: return launch_step<16>(s, p);
+      case 32: return launch_step<32>(s, p);
+      case 64: return launch_step<64>(s, p);
+      case 128: return launch_step<128>(s, p);
+      default: break;
+    }
+  }
   switch (a.N) {
     case 16:
       return launch_split<16, 1>(s, p);
