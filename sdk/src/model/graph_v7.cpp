@@ -21,6 +21,7 @@ class GraphV7 final : public Graph {
           rwkvrt_bk_dtype weight_dtype, const std::function<bool(float)>& progress)
       : Graph(c, device, weight_dtype) {
     begin_load(t, progress);
+    zeros_ = vec(std::vector<float>(c.n_embd, 0.0f));
     layers_.resize(c.n_layer);
     for (uint32_t i = 0; i < c.n_layer; ++i) {
       const std::string b = "blocks." + std::to_string(i) + ".", at = b + "att.", ff = b + "ffn.";
@@ -86,6 +87,7 @@ class GraphV7 final : public Graph {
     float* y = ws.act(8);
     float* v_first = ws.act(9);
     float* t1 = ws.act(10);
+    float* v_mixed = ws.act(11);
     float* lora = ws.lora();
     const VectorArena& V = vectors_;
 
@@ -123,14 +125,15 @@ class GraphV7 final : public Graph {
         s.matmul(lora, M, l.v2, t1);
         s.binary(RWKVRT_BK_ADD, t1, V(l.v0), t1, M, C, true);
         s.unary(RWKVRT_BK_SIGMOID, t1, t1, M * C);
-        s.binary(RWKVRT_BK_SUB, v_first, v, y, M, C, false);
-        s.binary(RWKVRT_BK_MUL, y, t1, y, M, C, false);
-        s.binary(RWKVRT_BK_ADD, v, y, v, M, C, false);
+        // v + (v_first − v)·t1 is a mix towards v_first with a zero mix vector and t1 as the
+        // per-row term: one op (one kernel on a GPU) instead of three.
+        s.mix({v, v_first, M, C, 1, V(zeros_), t1, v_mixed});
       }
+      const float* v_used = i == 0 ? v : v_mixed;
       s.v7_key_prep({M, H, N, k, a, V(l.k_k), V(l.k_a), kappa, ktilde});
-      s.wkv7({p.B, p.T, H, N, r, w, ktilde, v, kappa, a, y, state_at(p, i, C)});
+      s.wkv7({p.B, p.T, H, N, r, w, ktilde, v_used, kappa, a, y, state_at(p, i, C)});
       s.group_norm(y, y, M, C, H, V(l.lnx_w), V(l.lnx_b), cfg_.group_norm_eps);
-      s.v7_bonus({M, H, N, y, r, ktilde, v, V(l.r_k)});
+      s.v7_bonus({M, H, N, y, r, ktilde, v_used, V(l.r_k)});
       s.binary(RWKVRT_BK_MUL, y, g, y, M, C, false);
       s.matmul(y, M, l.Wo, x, /*accumulate=*/true);
 
@@ -146,6 +149,7 @@ class GraphV7 final : public Graph {
 
  private:
   std::vector<LayerV7> layers_;
+  VectorArena::Ref zeros_;  // [C] of 0: the mix vector of the value residual
 };
 
 }  // namespace
