@@ -10,6 +10,7 @@
 // Weights are decoded exactly (f16/bf16 widen exactly; codes are float(code)·d + m, the exact
 // product plus one rounding, as the reference dequantisation), so the result is an fp32 dot
 // product of the stored values.
+#include "activation.h"
 #include "kernels.h"
 
 namespace rwkvrt::cuda {
@@ -28,7 +29,9 @@ struct GemvArgs {
   float* y;
   uint64_t ldy;
   uint32_t accumulate;
-  uint32_t x_vec;  // x is 16-byte aligned and ldx % 4 == 0
+  uint32_t x_vec;     // x is 16-byte aligned and ldx % 4 == 0
+  const float* bias;  // epilogue: [n_rows] or null
+  int32_t act;        // epilogue: rwkvrt_bk_unary or RWKVRT_BK_NO_ACTIVATION
 };
 
 // Per storage: elements per 16-byte vector, the raw load, and its exact decoding.  Loads and
@@ -254,6 +257,9 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs a) {
     const uint64_t row = row0 + r;
     if (row < a.n_rows && uint32_t(m) < a.m) {
       float* out = a.y + uint64_t(m) * a.ldy + row;
+      // The epilogue in the order of the separate ops: the stored sum, + bias, activation.
+      if (a.bias) result += a.bias[row];
+      result = apply_activation(a.act, result);
       *out = a.accumulate ? *out + result : result;
     }
   }
@@ -295,7 +301,8 @@ gpuError_t launch_storage(const rwkvrt_bk_stream* s, const GemvArgs& a) {
 }  // namespace
 
 gpuError_t launch_gemv(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const float* x,
-                       uint64_t M, uint64_t ldx, float* y, uint64_t ldy, bool accumulate) {
+                       uint64_t M, uint64_t ldx, float* y, uint64_t ldy, bool accumulate,
+                       const float* bias, int32_t act) {
   GemvArgs a{};
   a.w = w->data;
   a.scales = w->scales;
@@ -309,6 +316,8 @@ gpuError_t launch_gemv(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, con
   a.ldy = ldy;
   a.accumulate = accumulate ? 1u : 0u;
   a.x_vec = (reinterpret_cast<uintptr_t>(x) % 16 == 0 && ldx % 4 == 0) ? 1u : 0u;
+  a.bias = bias;
+  a.act = act;
   switch (w->storage) {
     case WeightStorage::F32:
       return launch_storage<WeightStorage::F32>(s, a);

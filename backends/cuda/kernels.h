@@ -13,8 +13,11 @@ namespace rwkvrt::cuda {
 // y[m][:] (+)= W · x[m][:] for M ≤ kGemvMaxRows: a memory-bound kernel streaming W once with fp32
 // activations and fp32 accumulation, exact for every storage.
 constexpr uint64_t kGemvMaxRows = 8;
+// With an epilogue each output is act(sum + bias[n]) (bias may be null, act a rwkvrt_bk_unary or
+// RWKVRT_BK_NO_ACTIVATION), computed as the separate binary and unary ops would.
 gpuError_t launch_gemv(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const float* x,
-                       uint64_t M, uint64_t ldx, float* y, uint64_t ldy, bool accumulate);
+                       uint64_t M, uint64_t ldx, float* y, uint64_t ldy, bool accumulate,
+                       const float* bias = nullptr, int32_t act = RWKVRT_BK_NO_ACTIVATION);
 
 // out[m][k] = x[m][k] rounded to the f16/bf16 `storage` type (f16 saturates at ±65504), zero for
 // K ≤ k < Kp.  out is [M][Kp].
@@ -45,6 +48,9 @@ gpuError_t launch_gather_rows(const rwkvrt_bk_stream* s, const float* table, uin
                               const int32_t* ids, uint64_t M, float* out);
 gpuError_t launch_unary(const rwkvrt_bk_stream* s, rwkvrt_bk_unary op, const float* x, float* y,
                         uint64_t n);
+// y[m][n] = act(y[m][n] + bias[n]) for M rows of N floats at stride ldy (a matmul's epilogue).
+gpuError_t launch_bias_act(const rwkvrt_bk_stream* s, float* y, uint64_t M, uint64_t N,
+                           uint64_t ldy, const float* bias, int32_t act);
 gpuError_t launch_binary(const rwkvrt_bk_stream* s, rwkvrt_bk_binary op, const float* a,
                          const float* b, float* y, uint64_t M, uint64_t C, bool b_is_row);
 gpuError_t launch_layer_norm(const rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args& a);

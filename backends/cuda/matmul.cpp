@@ -185,19 +185,9 @@ int codes(rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const rwkvrt_bk_matmul
   return RWKVRT_BK_OK;
 }
 
-}  // namespace
-
-int matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a) {
+// The tensor-core or SGEMM paths (M > kGemvMaxRows).
+int gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, uint64_t ldx, uint64_t ldy) {
   const rwkvrt_bk_weight* w = a.w;
-  const uint64_t ldx = a.ldx ? a.ldx : w->cols, ldy = a.ldy ? a.ldy : w->rows;
-  if (ldx < w->cols || ldy < w->rows)
-    return set_error(RWKVRT_BK_INVALID, "matmul: leading dimension smaller than the row");
-  if (a.M == 0) return RWKVRT_BK_OK;
-  const uint64_t kIntMax = 0x7fffffffull;
-  if (a.M > kIntMax / 3 || w->rows > kIntMax || w->kp > kIntMax || ldx > kIntMax || ldy > kIntMax)
-    return set_error(RWKVRT_BK_UNSUPPORTED, "matmul: a dimension exceeds 2^31 / 3");
-  if (a.M <= kGemvMaxRows)
-    return check_op(s, launch_gemv(s, w, a.x, a.M, ldx, a.y, ldy, a.accumulate != 0), "matmul");
   const int rc = ensure_blas(s);
   if (rc != RWKVRT_BK_OK) {
     abandon_capture(s);
@@ -215,6 +205,26 @@ int matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a) {
       return codes(s, w, a, ldx, ldy);
   }
   return set_error(RWKVRT_BK_UNSUPPORTED, "matmul: unknown weight storage");
+}
+
+}  // namespace
+
+int matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, const float* bias, int32_t act) {
+  const rwkvrt_bk_weight* w = a.w;
+  const uint64_t ldx = a.ldx ? a.ldx : w->cols, ldy = a.ldy ? a.ldy : w->rows;
+  if (ldx < w->cols || ldy < w->rows)
+    return set_error(RWKVRT_BK_INVALID, "matmul: leading dimension smaller than the row");
+  if (a.M == 0) return RWKVRT_BK_OK;
+  const uint64_t kIntMax = 0x7fffffffull;
+  if (a.M > kIntMax / 3 || w->rows > kIntMax || w->kp > kIntMax || ldx > kIntMax || ldy > kIntMax)
+    return set_error(RWKVRT_BK_UNSUPPORTED, "matmul: a dimension exceeds 2^31 / 3");
+  if (a.M <= kGemvMaxRows)
+    return check_op(s,
+                    launch_gemv(s, w, a.x, a.M, ldx, a.y, ldy, a.accumulate != 0, bias, act),
+                    "matmul");
+  const int rc = gemm(s, a, ldx, ldy);
+  if (rc != RWKVRT_BK_OK || (!bias && act == RWKVRT_BK_NO_ACTIVATION)) return rc;
+  return check_op(s, launch_bias_act(s, a.y, a.M, w->rows, ldy, bias, act), "matmul epilogue");
 }
 
 }  // namespace rwkvrt::cuda

@@ -333,6 +333,18 @@ int op_matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args* a) {
   return matmul(s, *a);
 }
 
+int op_matmul_bias_act(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args* a, const float* bias,
+                       int32_t act) {
+  RWKVRT_OP_PROLOGUE(s, "matmul_bias_act");
+  if (!a || !a->w || (a->M && (!a->x || !a->y)))
+    return set_error(RWKVRT_BK_INVALID, "matmul_bias_act: null argument");
+  if (act < RWKVRT_BK_NO_ACTIVATION || act > RWKVRT_BK_V7_LOG_DECAY)
+    return set_error(RWKVRT_BK_UNSUPPORTED, "matmul_bias_act: unknown activation");
+  if (a->accumulate)
+    return set_error(RWKVRT_BK_INVALID, "matmul_bias_act: accumulate must be 0");
+  return matmul(s, *a, bias, act);
+}
+
 int op_gather_rows(rwkvrt_bk_stream* s, const float* table, uint64_t C, const int32_t* ids,
                    uint64_t M, float* out) {
   RWKVRT_OP_PROLOGUE(s, "gather_rows");
@@ -522,6 +534,7 @@ const rwkvrt_backend_v1& table() {
     v.capture_end = &capture_end;
     v.graph_launch = &graph_launch;
     v.graph_free = &graph_free;
+    v.matmul_bias_act = &op_matmul_bias_act;
     return v;
   }();
   return t;

@@ -2,6 +2,7 @@
 // embedding gather.  Full-precision math functions (expf, tanhf: within 2 ulp) and IEEE
 // division, so results are within a few ulp of the reference; add/sub/mul and copies are exact.
 // 16-byte accesses whenever alignment and sizes allow; y may alias an input element for element.
+#include "activation.h"
 #include "kernels.h"
 
 namespace rwkvrt::cuda {
@@ -13,28 +14,17 @@ bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
-__device__ __forceinline__ float sigmoid(float x) {
-  return 1.0f / (1.0f + expf(-x));
-}
-
-__device__ __forceinline__ float apply_unary(rwkvrt_bk_unary op, float x) {
-  switch (op) {
-    case RWKVRT_BK_SIGMOID:
-      return sigmoid(x);
-    case RWKVRT_BK_TANH:
-      return tanhf(x);
-    case RWKVRT_BK_SILU:
-      return x * sigmoid(x);
-    case RWKVRT_BK_RELU_SQUARE: {
-      const float r = x > 0.0f ? x : 0.0f;
-      return r * r;
-    }
-    case RWKVRT_BK_NEG_EXP:
-      return -expf(x);
-    case RWKVRT_BK_V7_LOG_DECAY:
-      return -0.606531f * sigmoid(x);
+// y[m][n] = act(y[m][n] + bias[n]) over M rows of N at stride ldy: a matmul's epilogue.
+__global__ void __launch_bounds__(kThreads)
+    bias_act_kernel(float* y, uint64_t M, uint64_t N, uint64_t ldy, const float* bias, int32_t act) {
+  gpu_kernel_start();
+  const uint64_t stride = uint64_t(gridDim.x) * blockDim.x;
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < M * N; i += stride) {
+    const uint64_t m = i / N, n = i % N;
+    float v = y[m * ldy + n];
+    if (bias) v += bias[n];
+    y[m * ldy + n] = apply_activation(act, v);
   }
-  return x;
 }
 
 __global__ void __launch_bounds__(kThreads)
@@ -117,6 +107,13 @@ unsigned threads_for(uint64_t items) {
 }
 
 }  // namespace
+
+gpuError_t launch_bias_act(const rwkvrt_bk_stream* s, float* y, uint64_t M, uint64_t N,
+                           uint64_t ldy, const float* bias, int32_t act) {
+  if (M == 0 || N == 0) return gpuSuccess;
+  const GpuLaunch l = launch_on(s, dim3(blocks_for(M * N, kThreads)), dim3(kThreads));
+  return gpu_launch(l, bias_act_kernel, y, M, N, ldy, bias, act);
+}
 
 gpuError_t launch_unary(const rwkvrt_bk_stream* s, rwkvrt_bk_unary op, const float* x, float* y,
                         uint64_t n) {

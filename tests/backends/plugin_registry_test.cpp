@@ -35,6 +35,24 @@ TEST(PluginRegistry, RefusesAPluginOfAnotherAbiAndSaysWhichVersions) {
   }
 }
 
+// Entries appended to the version-1 table are read only when struct_size covers them: a plugin
+// built against the first revision loads (and lacks them); a table shorter than that is refused.
+TEST(PluginRegistry, AcceptsAFirstRevisionTableAndRefusesAShorterOne) {
+  BackendRegistry& r = BackendRegistry::instance();
+  const BackendEntry e = r.entry(r.load(fake("firstrevision")));
+  ASSERT_NE(e.api, nullptr);
+  EXPECT_EQ(e.api->struct_size, RWKVRT_BACKEND_V1_MIN_SIZE);
+  EXPECT_FALSE(RWKVRT_BACKEND_V1_HAS(e.api, matmul_bias_act));
+  EXPECT_EQ(e.unavailable_reason, "a test plugin");
+  try {
+    r.load(fake("truncatedtable"));
+    FAIL() << "a table shorter than the first revision's was accepted";
+  } catch (const Error& err) {
+    EXPECT_EQ(err.status(), RWKVRT_ERR_ABI_MISMATCH);
+    EXPECT_NE(std::string(err.what()).find("malformed"), std::string::npos) << err.what();
+  }
+}
+
 TEST(PluginRegistry, RefusesALibraryWithoutTheEntryPoint) {
   try {
     BackendRegistry::instance().load(fake("noentry"));

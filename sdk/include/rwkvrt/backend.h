@@ -306,7 +306,27 @@ typedef struct rwkvrt_backend_v1 {
   int (*capture_end)(rwkvrt_bk_stream* s, rwkvrt_bk_graph** out);
   int (*graph_launch)(rwkvrt_bk_stream* s, rwkvrt_bk_graph* g);
   void (*graph_free)(rwkvrt_bk_graph* g);
+
+  /* ---- Appended to version 1 (revision 1).  The host reads an appended entry only when the
+   * table's struct_size covers it, so a plugin built against the first revision (whose table
+   * ends at graph_free, RWKVRT_BACKEND_V1_MIN_SIZE bytes) keeps loading and simply lacks it. */
+
+  /* Optional (NULL when unsupported): a matmul with an epilogue, one op instead of three,
+   *   y[m][n] = act(Σ_k x[m][k]·W[n][k] + bias[n]),
+   * with bias a device fp32 [N] or NULL and act a rwkvrt_bk_unary or RWKVRT_BK_NO_ACTIVATION.
+   * args->accumulate must be 0.  Accuracy as matmul followed by binary ADD and unary.  Hosts
+   * fall back to those three ops when the entry is absent. */
+  int (*matmul_bias_act)(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args* args,
+                         const float* bias, int32_t act);
 } rwkvrt_backend_v1;
+
+/* `act` of matmul_bias_act when no activation follows. */
+#define RWKVRT_BK_NO_ACTIVATION (-1)
+/* The size of a first-revision version-1 table: the smallest struct_size a host accepts. */
+#define RWKVRT_BACKEND_V1_MIN_SIZE offsetof(rwkvrt_backend_v1, matmul_bias_act)
+/* Whether `table` (version 1) has the appended entry `member`. */
+#define RWKVRT_BACKEND_V1_HAS(table, member) \
+  ((table)->struct_size >= offsetof(rwkvrt_backend_v1, member) + sizeof((table)->member))
 
 #ifdef __cplusplus
 } /* extern "C" */

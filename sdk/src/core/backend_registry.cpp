@@ -161,7 +161,7 @@ size_t BackendRegistry::load_locked(const std::string& path, bool strict) {
                     n.plugin_min_version, n.plugin_max_version, kMinAbi, kMaxAbi));
   }
   const auto* api = static_cast<const rwkvrt_backend_v1*>(n.table);
-  if (api->struct_size < sizeof(rwkvrt_backend_v1) || api->abi_version != n.chosen_version)
+  if (api->struct_size < RWKVRT_BACKEND_V1_MIN_SIZE || api->abi_version != n.chosen_version)
     return record_failure(RWKVRT_ERR_ABI_MISMATCH,
                           fmt::format("function table of size {} for version {} is malformed",
                                       api->struct_size, api->abi_version));

@@ -150,6 +150,18 @@ void Stream::matmul(const float* x, uint64_t M, const PreparedWeight& w, float* 
   device_->check(api_->matmul(s_, &a), "matmul");
 }
 
+void Stream::matmul_act(const float* x, uint64_t M, const PreparedWeight& w, float* y,
+                        const float* bias, int32_t act) {
+  if (RWKVRT_BACKEND_V1_HAS(api_, matmul_bias_act) && api_->matmul_bias_act) {
+    rwkvrt_bk_matmul_args a{x, M, 0, w.get(), y, 0, 0u};
+    device_->check(api_->matmul_bias_act(s_, &a, bias, act), "matmul_bias_act");
+    return;
+  }
+  matmul(x, M, w, y);
+  if (bias) binary(RWKVRT_BK_ADD, y, bias, y, M, w.rows(), true);
+  if (act != RWKVRT_BK_NO_ACTIVATION) unary(static_cast<rwkvrt_bk_unary>(act), y, y, M * w.rows());
+}
+
 void Stream::gather_rows(const float* table, uint64_t C, const int32_t* ids, uint64_t M,
                          float* out) {
   device_->check(api_->gather_rows(s_, table, C, ids, M, out), "gather_rows");

@@ -136,6 +136,10 @@ class Stream {
 
   void matmul(const float* x, uint64_t M, const PreparedWeight& w, float* y, bool accumulate = false,
               uint64_t ldx = 0, uint64_t ldy = 0);
+  // y = act(x·Wᵀ + bias): bias [N] or null, act a rwkvrt_bk_unary or RWKVRT_BK_NO_ACTIVATION.
+  // One op where the backend offers matmul_bias_act, else matmul, binary ADD and unary.
+  void matmul_act(const float* x, uint64_t M, const PreparedWeight& w, float* y, const float* bias,
+                  int32_t act);
   void gather_rows(const float* table, uint64_t C, const int32_t* ids, uint64_t M, float* out);
   void layer_norm(const float* x, float* y, uint64_t M, uint64_t C, const float* gamma,
                   const float* beta, float eps);

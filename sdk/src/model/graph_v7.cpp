@@ -103,28 +103,22 @@ class GraphV7 final : public Graph {
       s.matmul(xk, M, l.Wk, k);
       s.matmul(xv, M, l.Wv, v);
       // log w = −0.606531·σ(w0 + tanh(x_w·w1)·w2)
-      s.matmul(xw, M, l.w1, lora);
-      s.unary(RWKVRT_BK_TANH, lora, lora, M * cfg_.d_w);
-      s.matmul(lora, M, l.w2, w);
-      s.binary(RWKVRT_BK_ADD, w, V(l.w0), w, M, C, true);
-      s.unary(RWKVRT_BK_V7_LOG_DECAY, w, w, M * C);
+      // (matmul_act: the bias and the activation are the matmul's epilogue where the backend
+      // offers one, which saves a launch each in decode.)
+      s.matmul_act(xw, M, l.w1, lora, nullptr, RWKVRT_BK_TANH);
+      s.matmul_act(lora, M, l.w2, w, V(l.w0), RWKVRT_BK_V7_LOG_DECAY);
       // a = σ(a0 + (x_a·a1)·a2)
       s.matmul(xa, M, l.a1, lora);
-      s.matmul(lora, M, l.a2, a);
-      s.binary(RWKVRT_BK_ADD, a, V(l.a0), a, M, C, true);
-      s.unary(RWKVRT_BK_SIGMOID, a, a, M * C);
+      s.matmul_act(lora, M, l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID);
       // g = σ(x_g·g1)·g2
-      s.matmul(xg, M, l.g1, lora);
-      s.unary(RWKVRT_BK_SIGMOID, lora, lora, M * cfg_.d_g);
+      s.matmul_act(xg, M, l.g1, lora, nullptr, RWKVRT_BK_SIGMOID);
       s.matmul(lora, M, l.g2, g);
       // Value residual: layer 0 defines v_first; later layers move v towards it.
       if (i == 0) {
         s.copy(v_first, v, M * C * sizeof(float));
       } else {
         s.matmul(xv, M, l.v1, lora);
-        s.matmul(lora, M, l.v2, t1);
-        s.binary(RWKVRT_BK_ADD, t1, V(l.v0), t1, M, C, true);
-        s.unary(RWKVRT_BK_SIGMOID, t1, t1, M * C);
+        s.matmul_act(lora, M, l.v2, t1, V(l.v0), RWKVRT_BK_SIGMOID);
         // v + (v_first − v)·t1 is a mix towards v_first with a zero mix vector and t1 as the
         // per-row term: one op (one kernel on a GPU) instead of three.
         s.mix({v, v_first, M, C, 1, V(zeros_), t1, v_mixed});
@@ -141,8 +135,7 @@ class GraphV7 final : public Graph {
       s.layer_norm(x, xhat, M, C, V(l.ln2_w), V(l.ln2_b), eps);
       s.token_shift({xhat, prev, p.B, p.T, C, state_at(p, i, C + H * N * N)});
       s.mix({xhat, prev, M, C, 1, V(l.ffn_mix), nullptr, mixed});
-      s.matmul(mixed, M, l.ffn_key, ws.hidden());
-      s.unary(RWKVRT_BK_RELU_SQUARE, ws.hidden(), ws.hidden(), M * cfg_.n_ffn);
+      s.matmul_act(mixed, M, l.ffn_key, ws.hidden(), nullptr, RWKVRT_BK_RELU_SQUARE);
       s.matmul(ws.hidden(), M, l.ffn_value, x, /*accumulate=*/true);
     }
   }
