@@ -200,14 +200,14 @@ __device__ __forceinline__ void accumulate(const GemvArgs& a,
 // vector, and combine their sums through shared memory (few rows: still every SM busy, and each
 // thread's K share short enough that its U·R loads are all in flight at once).  Either way a
 // thread issues U·R independent 16-byte loads before the first FMA that needs them.
+//
+// `block` is the block's index within this matmul (a group runs several matmuls in one grid).
 template <WeightStorage S, int MT, int R, int U, bool kSplitK>
-__global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs a) {
+__device__ __forceinline__ void gemv_block(const GemvArgs& a, uint64_t block) {
   __shared__ float partial[kWarpsPerBlock][R * MT];
-  gpu_kernel_start();
   using D = Decode<S>;
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  const uint64_t row0 =
-      kSplitK ? uint64_t(blockIdx.x) * R : (uint64_t(blockIdx.x) * kWarpsPerBlock + warp) * R;
+  const uint64_t row0 = kSplitK ? block * R : (block * kWarpsPerBlock + warp) * R;
   if (row0 >= a.n_rows) return;  // split-K: the whole block leaves together
   // Rows past the end re-read the last row; their sums are never written.
   uint64_t rows[R];
@@ -266,11 +266,64 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs a) {
 }
 
 template <WeightStorage S, int MT, int R, int U, bool kSplitK>
-gpuError_t launch_typed(const rwkvrt_bk_stream* s, const GemvArgs& a) {
-  const uint64_t rows_per_block = kSplitK ? uint64_t(R) : uint64_t(kWarpsPerBlock) * R;
-  const dim3 grid(unsigned((a.n_rows + rows_per_block - 1) / rows_per_block));
-  return gpu_launch(launch_on(s, grid, dim3(kThreads)), gemv_kernel<S, MT, R, U, kSplitK>, a);
+__global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs a) {
+  gpu_kernel_start();
+  gemv_block<S, MT, R, U, kSplitK>(a, blockIdx.x);
 }
+
+// Several matmuls of the same storage, M and kernel shape in one grid: blocks
+// [first_block[i], first_block[i + 1]) work on item i.
+constexpr int kMaxGroup = RWKVRT_BK_MAX_GROUP;
+struct GemvGroup {
+  GemvArgs item[kMaxGroup];
+  uint32_t first_block[kMaxGroup + 1];
+  uint32_t n;
+};
+
+template <WeightStorage S, int MT, int R, int U, bool kSplitK>
+__global__ void __launch_bounds__(kThreads) gemv_group_kernel(const GPU_GRID_CONSTANT GemvGroup g) {
+  gpu_kernel_start();
+  uint32_t i = 0;
+  while (i + 1 < g.n && blockIdx.x >= g.first_block[i + 1]) ++i;
+  gemv_block<S, MT, R, U, kSplitK>(g.item[i], blockIdx.x - g.first_block[i]);
+}
+
+template <int R, bool kSplitK>
+uint64_t blocks_of(const GemvArgs& a) {
+  const uint64_t rows_per_block = kSplitK ? uint64_t(R) : uint64_t(kWarpsPerBlock) * R;
+  return (a.n_rows + rows_per_block - 1) / rows_per_block;
+}
+
+// Launchers for one matmul and for a group, given the kernel's shape.
+struct SingleLaunch {
+  const rwkvrt_bk_stream* s;
+  const GemvArgs& a;
+  template <WeightStorage S, int MT, int R, int U, bool kSplitK>
+  gpuError_t run() const {
+    const dim3 grid(unsigned(blocks_of<R, kSplitK>(a)));
+    return gpu_launch(launch_on(s, grid, dim3(kThreads)), gemv_kernel<S, MT, R, U, kSplitK>, a);
+  }
+};
+
+struct GroupLaunch {
+  const rwkvrt_bk_stream* s;
+  GemvGroup& g;
+  template <WeightStorage S, int MT, int R, int U, bool kSplitK>
+  gpuError_t run() const {
+    g.first_block[0] = 0;
+    for (uint32_t i = 0; i < g.n; ++i)
+      g.first_block[i + 1] = g.first_block[i] + uint32_t(blocks_of<R, kSplitK>(g.item[i]));
+    const dim3 grid(g.first_block[g.n]);
+    return gpu_launch(launch_on(s, grid, dim3(kThreads)), gemv_group_kernel<S, MT, R, U, kSplitK>,
+                      g);
+  }
+};
+
+// The kernel shape of a matmul: split-K or not, and whether split-K batches 4 loads.
+struct GemvShape {
+  bool split, deep;
+  bool operator==(const GemvShape& o) const { return split == o.split && deep == o.deep; }
+};
 
 // The warp-per-rows form when it yields at least two blocks per SM, else split-K.  Rows per
 // warp grow with M so that the activation reads (M per weight vector, from L1) stay a fraction
@@ -278,31 +331,56 @@ gpuError_t launch_typed(const rwkvrt_bk_stream* s, const GemvArgs& a) {
 // vectors per row to load; otherwise the R rows already give it R loads in flight, and fewer
 // registers let more blocks share an SM.
 template <WeightStorage S>
-gpuError_t launch_storage(const rwkvrt_bk_stream* s, const GemvArgs& a) {
+GemvShape shape_of(const rwkvrt_bk_stream* s, const GemvArgs& a) {
   const int R = a.m <= 2 ? 2 : 4;
   const uint64_t warp_blocks =
       (a.n_rows + uint64_t(kWarpsPerBlock) * R - 1) / (uint64_t(kWarpsPerBlock) * R);
   const bool split = warp_blocks < 2ull * uint64_t(s->ctx->sm_count);
-  if (split) {
-    const bool deep = a.kp / Decode<S>::kEpv >= 4ull * kThreads;
-    if (a.m <= 1)
-      return deep ? launch_typed<S, 1, 4, 4, true>(s, a) : launch_typed<S, 1, 4, 1, true>(s, a);
-    if (a.m <= 2)
-      return deep ? launch_typed<S, 2, 4, 2, true>(s, a) : launch_typed<S, 2, 4, 1, true>(s, a);
-    if (a.m <= 4) return launch_typed<S, 4, 2, 2, true>(s, a);
-    return launch_typed<S, 8, 2, 2, true>(s, a);
+  return {split, split && a.kp / Decode<S>::kEpv >= 4ull * kThreads};
+}
+
+template <WeightStorage S, class Launch>
+gpuError_t launch_shape(const Launch& l, uint32_t m, GemvShape sh) {
+  if (sh.split) {
+    if (m <= 1)
+      return sh.deep ? l.template run<S, 1, 4, 4, true>() : l.template run<S, 1, 4, 1, true>();
+    if (m <= 2)
+      return sh.deep ? l.template run<S, 2, 4, 2, true>() : l.template run<S, 2, 4, 1, true>();
+    if (m <= 4) return l.template run<S, 4, 2, 2, true>();
+    return l.template run<S, 8, 2, 2, true>();
   }
-  if (a.m <= 1) return launch_typed<S, 1, 2, 4, false>(s, a);
-  if (a.m <= 2) return launch_typed<S, 2, 2, 4, false>(s, a);
-  if (a.m <= 4) return launch_typed<S, 4, 4, 2, false>(s, a);
-  return launch_typed<S, 8, 4, 2, false>(s, a);
+  if (m <= 1) return l.template run<S, 1, 2, 4, false>();
+  if (m <= 2) return l.template run<S, 2, 2, 4, false>();
+  if (m <= 4) return l.template run<S, 4, 4, 2, false>();
+  return l.template run<S, 8, 4, 2, false>();
+}
+
+template <WeightStorage S>
+gpuError_t launch_storage(const rwkvrt_bk_stream* s, const GemvArgs& a) {
+  return launch_shape<S>(SingleLaunch{s, a}, a.m, shape_of<S>(s, a));
+}
+
+template <WeightStorage S>
+gpuError_t launch_group_storage(const rwkvrt_bk_stream* s, GemvGroup& g, GemvShape sh) {
+  return launch_shape<S>(GroupLaunch{s, g}, g.item[0].m, sh);
+}
+
+GemvShape shape_for(const rwkvrt_bk_stream* s, WeightStorage storage, const GemvArgs& a) {
+  switch (storage) {
+    case WeightStorage::F32: return shape_of<WeightStorage::F32>(s, a);
+    case WeightStorage::F16: return shape_of<WeightStorage::F16>(s, a);
+    case WeightStorage::BF16: return shape_of<WeightStorage::BF16>(s, a);
+    case WeightStorage::Codes: return shape_of<WeightStorage::Codes>(s, a);
+  }
+  return {false, false};
 }
 
 }  // namespace
 
-gpuError_t launch_gemv(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const float* x,
-                       uint64_t M, uint64_t ldx, float* y, uint64_t ldy, bool accumulate,
-                       const float* bias, int32_t act) {
+namespace {
+
+GemvArgs gemv_args(const rwkvrt_bk_weight* w, const float* x, uint64_t M, uint64_t ldx, float* y,
+                   uint64_t ldy, bool accumulate, const float* bias, int32_t act) {
   GemvArgs a{};
   a.w = w->data;
   a.scales = w->scales;
@@ -318,6 +396,15 @@ gpuError_t launch_gemv(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, con
   a.x_vec = (reinterpret_cast<uintptr_t>(x) % 16 == 0 && ldx % 4 == 0) ? 1u : 0u;
   a.bias = bias;
   a.act = act;
+  return a;
+}
+
+}  // namespace
+
+gpuError_t launch_gemv(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const float* x,
+                       uint64_t M, uint64_t ldx, float* y, uint64_t ldy, bool accumulate,
+                       const float* bias, int32_t act) {
+  const GemvArgs a = gemv_args(w, x, M, ldx, y, ldy, accumulate, bias, act);
   switch (w->storage) {
     case WeightStorage::F32:
       return launch_storage<WeightStorage::F32>(s, a);
@@ -327,6 +414,39 @@ gpuError_t launch_gemv(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, con
       return launch_storage<WeightStorage::BF16>(s, a);
     case WeightStorage::Codes:
       return launch_storage<WeightStorage::Codes>(s, a);
+  }
+  return gpuSuccess;
+}
+
+gpuError_t launch_gemv_group(const rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items,
+                             uint32_t n) {
+  // Consecutive items of the same storage and kernel shape share a launch.
+  uint32_t i = 0;
+  while (i < n) {
+    GemvGroup g{};
+    const rwkvrt_bk_weight* w0 = items[i].args.w;
+    GemvShape sh{};
+    g.n = 0;
+    for (; i < n && g.n < uint32_t(kMaxGroup); ++i) {
+      const rwkvrt_bk_matmul_item& it = items[i];
+      const rwkvrt_bk_weight* w = it.args.w;
+      const uint64_t ldx = it.args.ldx ? it.args.ldx : w->cols;
+      const uint64_t ldy = it.args.ldy ? it.args.ldy : w->rows;
+      const GemvArgs a = gemv_args(w, it.args.x, it.args.M, ldx, it.args.y, ldy,
+                                   it.args.accumulate != 0, it.bias, it.act);
+      const GemvShape ash = shape_for(s, w->storage, a);
+      if (g.n > 0 && (w->storage != w0->storage || !(ash == sh))) break;
+      if (g.n == 0) sh = ash;
+      g.item[g.n++] = a;
+    }
+    gpuError_t e = gpuSuccess;
+    switch (w0->storage) {
+      case WeightStorage::F32: e = launch_group_storage<WeightStorage::F32>(s, g, sh); break;
+      case WeightStorage::F16: e = launch_group_storage<WeightStorage::F16>(s, g, sh); break;
+      case WeightStorage::BF16: e = launch_group_storage<WeightStorage::BF16>(s, g, sh); break;
+      case WeightStorage::Codes: e = launch_group_storage<WeightStorage::Codes>(s, g, sh); break;
+    }
+    if (e != gpuSuccess) return e;
   }
   return gpuSuccess;
 }

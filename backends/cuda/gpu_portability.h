@@ -69,6 +69,8 @@ using gpu_bf16 = __hip_bfloat16;
 #define gpuEventCreate hipEventCreate
 #define gpuEventDestroy hipEventDestroy
 #define gpuEventRecord hipEventRecord
+// A kernel parameter read in place (indexed at run time) instead of copied per thread.
+#define GPU_GRID_CONSTANT
 #define gpuEventSynchronize hipEventSynchronize
 #define gpuEventElapsedTime hipEventElapsedTime
 #define GPU_RUNTIME_NAME "HIP"
@@ -124,6 +126,8 @@ using gpu_bf16 = __nv_bfloat16;
 #define gpuEventCreate cudaEventCreate
 #define gpuEventDestroy cudaEventDestroy
 #define gpuEventRecord cudaEventRecord
+// A kernel parameter read in place (indexed at run time) instead of copied per thread.
+#define GPU_GRID_CONSTANT __grid_constant__
 #define gpuEventSynchronize cudaEventSynchronize
 #define gpuEventElapsedTime cudaEventElapsedTime
 #define GPU_RUNTIME_NAME "CUDA"

@@ -19,6 +19,12 @@ gpuError_t launch_gemv(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, con
                        uint64_t M, uint64_t ldx, float* y, uint64_t ldy, bool accumulate,
                        const float* bias = nullptr, int32_t act = RWKVRT_BK_NO_ACTIVATION);
 
+// Several GEMVs with epilogues (items as validated by matmul_group: every M equal and ≤
+// kGemvMaxRows) in as few launches as possible: consecutive items of the same storage and kernel
+// shape run in one grid.
+gpuError_t launch_gemv_group(const rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items,
+                             uint32_t n);
+
 // out[m][k] = x[m][k] rounded to the f16/bf16 `storage` type (f16 saturates at ±65504), zero for
 // K ≤ k < Kp.  out is [M][Kp].
 gpuError_t launch_round_activations(const rwkvrt_bk_stream* s, WeightStorage storage,

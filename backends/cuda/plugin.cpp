@@ -345,6 +345,33 @@ int op_matmul_bias_act(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args* a, cons
   return matmul(s, *a, bias, act);
 }
 
+int op_matmul_group(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
+  RWKVRT_OP_PROLOGUE(s, "matmul_group");
+  if (!items || n == 0 || n > RWKVRT_BK_MAX_GROUP)
+    return set_error(RWKVRT_BK_INVALID, "matmul_group: need 1.." +
+                                            std::to_string(RWKVRT_BK_MAX_GROUP) + " items");
+  bool one_launch = true;
+  for (uint32_t i = 0; i < n; ++i) {
+    const rwkvrt_bk_matmul_args& a = items[i].args;
+    const std::string what = "matmul_group item " + std::to_string(i);
+    if (!a.w || (a.M && (!a.x || !a.y))) return set_error(RWKVRT_BK_INVALID, what + ": null argument");
+    if (items[i].act < RWKVRT_BK_NO_ACTIVATION || items[i].act > RWKVRT_BK_V7_LOG_DECAY)
+      return set_error(RWKVRT_BK_UNSUPPORTED, what + ": unknown activation");
+    const bool epilogue = items[i].bias || items[i].act != RWKVRT_BK_NO_ACTIVATION;
+    if (epilogue && a.accumulate)
+      return set_error(RWKVRT_BK_INVALID, what + ": accumulate with an epilogue");
+    if ((a.ldx && a.ldx < a.w->cols) || (a.ldy && a.ldy < a.w->rows))
+      return set_error(RWKVRT_BK_INVALID, what + ": leading dimension smaller than the row");
+    one_launch = one_launch && a.M >= 1 && a.M <= kGemvMaxRows && a.M == items[0].args.M;
+  }
+  if (one_launch) return check_op(s, launch_gemv_group(s, items, n), "matmul_group");
+  for (uint32_t i = 0; i < n; ++i) {
+    const int rc = matmul(s, items[i].args, items[i].bias, items[i].act);
+    if (rc != RWKVRT_BK_OK) return rc;
+  }
+  return RWKVRT_BK_OK;
+}
+
 int op_gather_rows(rwkvrt_bk_stream* s, const float* table, uint64_t C, const int32_t* ids,
                    uint64_t M, float* out) {
   RWKVRT_OP_PROLOGUE(s, "gather_rows");
@@ -535,6 +562,7 @@ const rwkvrt_backend_v1& table() {
     v.graph_launch = &graph_launch;
     v.graph_free = &graph_free;
     v.matmul_bias_act = &op_matmul_bias_act;
+    v.matmul_group = &op_matmul_group;
     return v;
   }();
   return t;

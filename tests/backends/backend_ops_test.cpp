@@ -415,6 +415,81 @@ TEST_F(BackendOps, MatmulWithEpilogue) {
   });
 }
 
+// Independent matmuls as one op (CUDA: GEMVs of one storage and kernel shape share a launch):
+// items of two storages, different shapes and epilogues, each against the reference.
+TEST_F(BackendOps, MatmulGroup) {
+  for_each_backend([](Runner& r, Random& rnd) {
+    struct Spec {
+      rwkvrt_bk_dtype t;
+      uint64_t K, N;
+      bool bias;
+      int32_t act;
+    };
+    const Spec specs[] = {{RWKVRT_BK_F16, 96, 40, false, RWKVRT_BK_NO_ACTIVATION},
+                          {RWKVRT_BK_F16, 96, 3000, true, RWKVRT_BK_SIGMOID},
+                          {RWKVRT_BK_F32, 64, 17, false, RWKVRT_BK_TANH},
+                          {RWKVRT_BK_F32, 64, 33, true, RWKVRT_BK_V7_LOG_DECAY},
+                          {RWKVRT_BK_F16, 96, 40, false, RWKVRT_BK_RELU_SQUARE}};
+    std::vector<std::vector<uint8_t>> srcs;
+    std::vector<Floats> wfs, biases;
+    std::vector<PreparedWeight> ws;
+    std::vector<DeviceBuffer> dbias;
+    for (const Spec& sp : specs) {
+      srcs.push_back(encode(sp.t, rnd.normal(sp.N * sp.K, 0.0f, 0.1f)));
+      rwkvrt_bk_weight_desc desc{};
+      desc.struct_size = sizeof(desc);
+      desc.name = "group item";
+      desc.rows = sp.N;
+      desc.cols = sp.K;
+      desc.src_dtype = sp.t;
+      desc.src = srcs.back().data();
+      desc.want_dtype = RWKVRT_BK_SAME;
+      ws.emplace_back(r.device(), desc);
+      wfs.push_back(decode(sp.t, srcs.back(), sp.N * sp.K));
+      biases.push_back(rnd.normal(sp.N));
+      dbias.push_back(r.upload(biases.back()));
+    }
+    for (uint64_t M : {1, 3, 8, 9}) {
+      std::vector<DeviceBuffer> dx, dy;
+      std::vector<Floats> want;
+      for (size_t i = 0; i < std::size(specs); ++i) {
+        const Spec& sp = specs[i];
+        const Floats x = rnd.normal(M * sp.K);
+        Floats y(M * sp.N);
+        reference::matmul(x.data(), M, sp.K, reference::DenseWeight{wfs[i].data(), sp.N, sp.K},
+                          y.data(), sp.N, false);
+        for (uint64_t m = 0; m < M; ++m)
+          for (uint64_t n = 0; n < sp.N; ++n) {
+            float& v = y[m * sp.N + n];
+            if (sp.bias) v += biases[i][n];
+            if (sp.act != RWKVRT_BK_NO_ACTIVATION)
+              v = reference::apply_unary(static_cast<rwkvrt_bk_unary>(sp.act), v);
+          }
+        want.push_back(y);
+        dx.push_back(r.upload(x));
+        dy.push_back(r.poisoned(M * sp.N));
+      }
+      using Item = Stream::MatmulItem;
+      auto item = [&](size_t i) {
+        return Item{dx[i].f32(), M, &ws[i], dy[i].f32(), specs[i].bias ? dbias[i].f32() : nullptr,
+                    specs[i].act};
+      };
+      r.stream().matmul_group({item(0), item(1), item(2), item(3), item(4)});
+      for (size_t i = 0; i < std::size(specs); ++i)
+        expect_close(r.download(dy[i], M * specs[i].N), want[i], kReduction,
+                     "M=" + std::to_string(M) + " item " + std::to_string(i));
+    }
+    const rwkvrt_backend_v1& api = r.device()->api();
+    if (RWKVRT_BACKEND_V1_HAS(&api, matmul_group) && api.matmul_group) {
+      rwkvrt_bk_matmul_item items[RWKVRT_BK_MAX_GROUP + 1] = {};
+      EXPECT_NE(api.matmul_group(r.stream().raw(), items, 0), RWKVRT_BK_OK) << "empty group";
+      EXPECT_NE(api.matmul_group(r.stream().raw(), items, RWKVRT_BK_MAX_GROUP + 1), RWKVRT_BK_OK)
+          << "oversized group";
+      EXPECT_NE(api.matmul_group(r.stream().raw(), items, 1), RWKVRT_BK_OK) << "null weight";
+    }
+  });
+}
+
 TEST_F(BackendOps, MatmulBlockWeights) {
   for_each_backend([](Runner& r, Random& rnd) {
     for (rwkvrt_bk_dtype t :

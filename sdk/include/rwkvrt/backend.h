@@ -247,6 +247,15 @@ typedef struct rwkvrt_bk_v7_bonus_args {
   const float* r_k; /* [C] */
 } rwkvrt_bk_v7_bonus_args;
 
+/* One matmul of a group (matmul_group): the arguments, then the epilogue. */
+typedef struct rwkvrt_bk_matmul_item {
+  rwkvrt_bk_matmul_args args;
+  const float* bias; /* [N] or NULL */
+  int32_t act;       /* rwkvrt_bk_unary or RWKVRT_BK_NO_ACTIVATION */
+} rwkvrt_bk_matmul_item;
+
+#define RWKVRT_BK_MAX_GROUP 8
+
 /* The function table of ABI version 1. */
 typedef struct rwkvrt_backend_v1 {
   uint32_t struct_size;
@@ -318,6 +327,13 @@ typedef struct rwkvrt_backend_v1 {
    * fall back to those three ops when the entry is absent. */
   int (*matmul_bias_act)(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args* args,
                          const float* bias, int32_t act);
+
+  /* Optional (NULL when unsupported): n (1..RWKVRT_BK_MAX_GROUP) independent matmuls in one op,
+   * each as matmul_bias_act (or as matmul when its act is RWKVRT_BK_NO_ACTIVATION and its bias
+   * NULL, accumulate then allowed).  No item's output may overlap another item's input or output.
+   * A GPU backend runs a group of small (decode) matmuls as one launch.  Hosts fall back to one
+   * call per item. */
+  int (*matmul_group)(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n);
 } rwkvrt_backend_v1;
 
 /* `act` of matmul_bias_act when no activation follows. */

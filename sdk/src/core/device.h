@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <utility>
@@ -140,6 +141,18 @@ class Stream {
   // One op where the backend offers matmul_bias_act, else matmul, binary ADD and unary.
   void matmul_act(const float* x, uint64_t M, const PreparedWeight& w, float* y, const float* bias,
                   int32_t act);
+  // One of a group of independent matmuls: y = act(x·Wᵀ + bias), rows contiguous.
+  struct MatmulItem {
+    const float* x;
+    uint64_t M;
+    const PreparedWeight* w;
+    float* y;
+    const float* bias = nullptr;
+    int32_t act = RWKVRT_BK_NO_ACTIVATION;
+  };
+  // Independent matmuls (no output overlaps another item's input or output; at most
+  // RWKVRT_BK_MAX_GROUP) as one op where the backend offers matmul_group, else one op each.
+  void matmul_group(std::initializer_list<MatmulItem> items);
   void gather_rows(const float* table, uint64_t C, const int32_t* ids, uint64_t M, float* out);
   void layer_norm(const float* x, float* y, uint64_t M, uint64_t C, const float* gamma,
                   const float* beta, float eps);

@@ -33,7 +33,8 @@ Workspace::Workspace(const std::shared_ptr<Device>& device, const ModelConfig& c
   prev_ = DeviceBuffer(device, rows * C * f);
   mixes_ = DeviceBuffer(device, 8 * rows * C * f);
   act_ = DeviceBuffer(device, kActSlots * rows * std::max(C, A) * f);
-  lora_ = DeviceBuffer(device, rows * lora_width * f);
+  lora_width_ = lora_width;
+  lora_ = DeviceBuffer(device, kLoraSlots * rows * lora_width * f);
   lora_out_ = DeviceBuffer(device, (c.version == RwkvVersion::V6 ? 5 * rows * C : 1) * f);
   hidden_ = DeviceBuffer(device, rows * std::max<uint64_t>(c.n_ffn, A) * f);
   ids_ = DeviceBuffer(device, rows * sizeof(int32_t));

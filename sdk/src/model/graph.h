@@ -49,7 +49,8 @@ class Workspace {
   float* prev() const { return prev_.f32(); }
   float* mixes() const { return mixes_.f32(); }        // [8][rows][C]
   float* act(int i) const { return act_.f32(uint64_t(i) * rows_ * c_); }  // 12 slots
-  float* lora() const { return lora_.f32(); }          // [rows][lora_width]
+  // LoRA hidden states [rows][lora_width], kLoraSlots of them (independent chains side by side).
+  float* lora(int slot = 0) const { return lora_.f32(uint64_t(slot) * rows_ * lora_width_); }
   float* lora_out() const { return lora_out_.f32(); }  // [5][rows][C] (v6 token-shift LoRA)
   float* hidden() const { return hidden_.f32(); }      // [rows][max(F, A)]
   int32_t* ids() const { return static_cast<int32_t*>(ids_.get()); }  // [rows]
@@ -59,10 +60,11 @@ class Workspace {
   void** bases(uint64_t n);
 
   static constexpr int kActSlots = 12;
+  static constexpr int kLoraSlots = 4;
 
  private:
   std::shared_ptr<Device> device_;
-  uint64_t rows_, c_, vocab_;
+  uint64_t rows_, c_, vocab_, lora_width_ = 1;
   DeviceBuffer x_, xhat_, prev_, mixes_, act_, lora_, lora_out_, hidden_, ids_, logits_, bases_;
   uint64_t logits_rows_ = 0, bases_cap_ = 0;
 };

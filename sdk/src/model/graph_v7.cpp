@@ -88,7 +88,6 @@ class GraphV7 final : public Graph {
     float* v_first = ws.act(9);
     float* t1 = ws.act(10);
     float* v_mixed = ws.act(11);
-    float* lora = ws.lora();
     const VectorArena& V = vectors_;
 
     for (uint32_t i = 0; i < cfg_.n_layer; ++i) {
@@ -99,26 +98,33 @@ class GraphV7 final : public Graph {
       s.mix({xhat, prev, M, C, 6, V(l.att_mix), nullptr, mixed});
       const float *xr = mix_out(0), *xw = mix_out(1), *xk = mix_out(2), *xv = mix_out(3),
                   *xa = mix_out(4), *xg = mix_out(5);
-      s.matmul(xr, M, l.Wr, r);
-      s.matmul(xk, M, l.Wk, k);
-      s.matmul(xv, M, l.Wv, v);
-      // log w = −0.606531·σ(w0 + tanh(x_w·w1)·w2)
-      // (matmul_act: the bias and the activation are the matmul's epilogue where the backend
-      // offers one, which saves a launch each in decode.)
-      s.matmul_act(xw, M, l.w1, lora, nullptr, RWKVRT_BK_TANH);
-      s.matmul_act(lora, M, l.w2, w, V(l.w0), RWKVRT_BK_V7_LOG_DECAY);
-      // a = σ(a0 + (x_a·a1)·a2)
-      s.matmul(xa, M, l.a1, lora);
-      s.matmul_act(lora, M, l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID);
-      // g = σ(x_g·g1)·g2
-      s.matmul_act(xg, M, l.g1, lora, nullptr, RWKVRT_BK_SIGMOID);
-      s.matmul(lora, M, l.g2, g);
+      // The independent matmuls go in groups (one launch each in decode on a GPU), with their
+      // bias and activation as epilogues:
+      //   r, k, v;
+      //   log w = −0.606531·σ(w0 + tanh(x_w·w1)·w2),  a = σ(a0 + (x_a·a1)·a2),
+      //   g = σ(x_g·g1)·g2,  and from layer 1 the value-residual gate σ(v0 + (x_v·v1)·v2).
+      float *hw = ws.lora(0), *ha = ws.lora(1), *hg = ws.lora(2), *hv = ws.lora(3);
+      using Item = Stream::MatmulItem;
+      s.matmul_group({Item{xr, M, &l.Wr, r}, Item{xk, M, &l.Wk, k}, Item{xv, M, &l.Wv, v}});
+      if (i == 0) {
+        s.matmul_group({Item{xw, M, &l.w1, hw, nullptr, RWKVRT_BK_TANH}, Item{xa, M, &l.a1, ha},
+                        Item{xg, M, &l.g1, hg, nullptr, RWKVRT_BK_SIGMOID}});
+        s.matmul_group({Item{hw, M, &l.w2, w, V(l.w0), RWKVRT_BK_V7_LOG_DECAY},
+                        Item{ha, M, &l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID},
+                        Item{hg, M, &l.g2, g}});
+      } else {
+        s.matmul_group({Item{xw, M, &l.w1, hw, nullptr, RWKVRT_BK_TANH}, Item{xa, M, &l.a1, ha},
+                        Item{xg, M, &l.g1, hg, nullptr, RWKVRT_BK_SIGMOID},
+                        Item{xv, M, &l.v1, hv}});
+        s.matmul_group({Item{hw, M, &l.w2, w, V(l.w0), RWKVRT_BK_V7_LOG_DECAY},
+                        Item{ha, M, &l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID},
+                        Item{hg, M, &l.g2, g},
+                        Item{hv, M, &l.v2, t1, V(l.v0), RWKVRT_BK_SIGMOID}});
+      }
       // Value residual: layer 0 defines v_first; later layers move v towards it.
       if (i == 0) {
         s.copy(v_first, v, M * C * sizeof(float));
       } else {
-        s.matmul(xv, M, l.v1, lora);
-        s.matmul_act(lora, M, l.v2, t1, V(l.v0), RWKVRT_BK_SIGMOID);
         // v + (v_first − v)·t1 is a mix towards v_first with a zero mix vector and t1 as the
         // per-row term: one op (one kernel on a GPU) instead of three.
         s.mix({v, v_first, M, C, 1, V(zeros_), t1, v_mixed});
