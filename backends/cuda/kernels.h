@@ -62,6 +62,8 @@ gpuError_t launch_binary(const rwkvrt_bk_stream* s, rwkvrt_bk_binary op, const f
 gpuError_t launch_layer_norm(const rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args& a);
 gpuError_t launch_group_norm(const rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args& a);
 gpuError_t launch_token_shift(const rwkvrt_bk_stream* s, const rwkvrt_bk_token_shift_args& a);
+// LayerNorm, token shift and mix: one kernel for T = 1, else the three through scratch.
+gpuError_t launch_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args& a);
 gpuError_t launch_mix(const rwkvrt_bk_stream* s, const rwkvrt_bk_mix_args& a);
 
 // ---- WKV and the v7 helpers --------------------------------------------------------------------

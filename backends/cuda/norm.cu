@@ -1,4 +1,5 @@
-// LayerNorm (one block per row) and GroupNorm (one logical warp per group).  Both compute the
+// LayerNorm (one block per row), GroupNorm (one logical warp per group), and the fused
+// LayerNorm + token shift + mix of a decode step.  Both compute the
 // mean first and then the variance of the deviations (two passes, not E[x²] − E[x]², which
 // cancels badly for residual streams whose mean is large against their spread), in fp32 with
 // tree reductions; the passes re-read the row from L1.  y may equal x: each element is read and
@@ -99,14 +100,95 @@ bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
+// LayerNorm threads for a row of C floats (C/4 float4 when vectorised); norm_shift_mix uses the
+// same count so that its sums are the layer_norm kernel's, bit for bit.
+unsigned norm_threads(uint64_t work) {
+  return work >= 1024 ? 256 : work >= 256 ? 128 : 64;
+}
+
+// norm_shift_mix for T = 1 (decode), one block per sequence: the row is normalised as
+// layer_norm_kernel<true> does (kept in dynamic shared memory), swapped with the shift state,
+// and mixed as mix_kernel<true> does, so the result equals the three separate kernels'.
+// C % 4 == 0 and x, gamma, beta, mix, out 16-byte aligned; the state may sit anywhere.
+__global__ void norm_shift_mix_kernel(rwkvrt_bk_norm_shift_mix_args a) {
+  extern __shared__ float4 h4[];  // the row, then its normalised values [C/4]
+  __shared__ float shared32[kWarp];
+  gpu_kernel_start();
+  const uint64_t b = blockIdx.x;
+  const uint32_t C = uint32_t(a.C), nv = C / 4;
+  const float4* xr = reinterpret_cast<const float4*>(a.x + b * C);
+  float s = 0.0f;
+  for (uint32_t i = threadIdx.x; i < nv; i += blockDim.x) {
+    const float4 v = xr[i];
+    h4[i] = v;
+    s += (v.x + v.y) + (v.z + v.w);
+  }
+  const float mean = block_sum(s, shared32) / float(C);
+  float q = 0.0f;
+  for (uint32_t i = threadIdx.x; i < nv; i += blockDim.x) {
+    const float4 v = h4[i];
+    const float p = v.x - mean, r = v.y - mean, c = v.z - mean, d = v.w - mean;
+    q += (p * p + r * r) + (c * c + d * d);
+  }
+  const float inv = 1.0f / sqrtf(block_sum(q, shared32) / float(C) + a.eps);
+  float* state = reinterpret_cast<float*>(static_cast<char*>(a.shift.bases[b]) + a.shift.offset);
+  const uint64_t plane = a.B * C;  // floats between consecutive outputs i
+  for (uint32_t i = threadIdx.x; i < nv; i += blockDim.x) {
+    const float4 v = h4[i];
+    const float4 g = reinterpret_cast<const float4*>(a.gamma)[i];
+    const float4 be = reinterpret_cast<const float4*>(a.beta)[i];
+    float4 h;
+    h.x = fmaf((v.x - mean) * inv, g.x, be.x);
+    h.y = fmaf((v.y - mean) * inv, g.y, be.y);
+    h.z = fmaf((v.z - mean) * inv, g.z, be.z);
+    h.w = fmaf((v.w - mean) * inv, g.w, be.w);
+    float* st = state + uint64_t(i) * 4;
+    const float4 pv = make_float4(st[0], st[1], st[2], st[3]);
+    st[0] = h.x;
+    st[1] = h.y;
+    st[2] = h.z;
+    st[3] = h.w;
+    const float4 d = make_float4(pv.x - h.x, pv.y - h.y, pv.z - h.z, pv.w - h.w);
+    for (uint32_t o = 0; o < a.n_out; ++o) {
+      const float4 coef = reinterpret_cast<const float4*>(a.mix + uint64_t(o) * C)[i];
+      reinterpret_cast<float4*>(a.out + o * plane + b * C)[i] =
+          make_float4(fmaf(d.x, coef.x, h.x), fmaf(d.y, coef.y, h.y), fmaf(d.z, coef.z, h.z),
+                      fmaf(d.w, coef.w, h.w));
+    }
+  }
+}
+
 }  // namespace
+
+gpuError_t launch_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args& a) {
+  const uint64_t M = a.B * a.T;
+  if (M == 0 || a.C == 0) return gpuSuccess;
+  const bool fused = a.T == 1 && a.C % 4 == 0 && a.C <= 8192 && aligned16(a.x) &&
+                     aligned16(a.gamma) && aligned16(a.beta) && aligned16(a.mix) &&
+                     aligned16(a.out);
+  if (fused) {
+    const unsigned smem = unsigned(a.C * sizeof(float));
+    const GpuLaunch l = launch_on(s, dim3(unsigned(a.B)), dim3(norm_threads(a.C / 4)), smem);
+    return gpu_launch(l, norm_shift_mix_kernel, a);
+  }
+  // Prompts (T > 1) and unusual shapes: the three ops through scratch.
+  float* xhat = static_cast<float*>(s->scratch.get(2 * M * a.C * sizeof(float)));
+  if (!xhat) return gpuErrorMemoryAllocation;
+  float* prev = xhat + M * a.C;
+  gpuError_t e =
+      launch_layer_norm(s, rwkvrt_bk_norm_args{a.x, xhat, M, a.C, 0, a.gamma, a.beta, a.eps});
+  if (e == gpuSuccess)
+    e = launch_token_shift(s, rwkvrt_bk_token_shift_args{xhat, prev, a.B, a.T, a.C, a.shift});
+  if (e == gpuSuccess)
+    e = launch_mix(s, rwkvrt_bk_mix_args{xhat, prev, M, a.C, a.n_out, a.mix, nullptr, a.out});
+  return e;
+}
 
 gpuError_t launch_layer_norm(const rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args& a) {
   if (a.M == 0 || a.C == 0) return gpuSuccess;
   const bool vec =
       a.C % 4 == 0 && aligned16(a.x) && aligned16(a.y) && aligned16(a.gamma) && aligned16(a.beta);
-  const uint64_t work = vec ? a.C / 4 : a.C;
-  const unsigned threads = work >= 1024 ? 256 : work >= 256 ? 128 : 64;
+  const unsigned threads = norm_threads(vec ? a.C / 4 : a.C);
   const GpuLaunch l = launch_on(s, dim3(unsigned(a.M)), dim3(threads));
   const uint32_t C = uint32_t(a.C);
   return vec ? gpu_launch(l, layer_norm_kernel<true>, a.x, a.y, C, a.gamma, a.beta, a.eps)

@@ -372,6 +372,16 @@ int op_matmul_group(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uin
   return RWKVRT_BK_OK;
 }
 
+int op_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args* a) {
+  RWKVRT_OP_PROLOGUE(s, "norm_shift_mix");
+  if (!a) return set_error(RWKVRT_BK_INVALID, "norm_shift_mix: null argument");
+  if (a->n_out < 1 || a->n_out > 8)
+    return set_error(RWKVRT_BK_INVALID, "norm_shift_mix: n_out must be 1..8");
+  if (a->T == 0 && a->B > 0)
+    return set_error(RWKVRT_BK_INVALID, "norm_shift_mix: T must be at least 1");
+  return check_op(s, launch_norm_shift_mix(s, *a), "norm_shift_mix");
+}
+
 int op_gather_rows(rwkvrt_bk_stream* s, const float* table, uint64_t C, const int32_t* ids,
                    uint64_t M, float* out) {
   RWKVRT_OP_PROLOGUE(s, "gather_rows");
@@ -563,6 +573,7 @@ const rwkvrt_backend_v1& table() {
     v.graph_free = &graph_free;
     v.matmul_bias_act = &op_matmul_bias_act;
     v.matmul_group = &op_matmul_group;
+    v.norm_shift_mix = &op_norm_shift_mix;
     return v;
   }();
   return t;

@@ -691,6 +691,39 @@ TEST_F(BackendOps, TokenShift) {
   });
 }
 
+// LayerNorm + token shift + mix as one op (CUDA: one kernel for T = 1; the three ops for prompts
+// and for C not a multiple of 4), against the reference ops in sequence; states unaligned.
+TEST_F(BackendOps, NormShiftMix) {
+  for_each_backend([](Runner& r, Random& rnd) {
+    for (uint64_t B : {1, 3})
+      for (uint64_t T : {1, 4})
+        for (uint64_t C : {64, 2048, 66})
+          for (uint32_t n_out : {1u, 6u}) {
+            const std::string what = "norm_shift_mix B=" + std::to_string(B) +
+                                     " T=" + std::to_string(T) + " C=" + std::to_string(C) +
+                                     " n_out=" + std::to_string(n_out);
+            const uint64_t M = B * T;
+            const float eps = 1e-5f;
+            const Floats x = rnd.normal(M * C, 3.0f, 2.0f), gamma = rnd.normal(C),
+                         beta = rnd.normal(C), mix = rnd.uniform(n_out * C, 0.0f, 1.0f);
+            States states(r, per_sequence(rnd, B, C, -1.0f, 1.0f));
+            Floats xhat(M * C), prev(M * C), want(n_out * M * C);
+            reference::layer_norm({x.data(), xhat.data(), M, C, 0, gamma.data(), beta.data(), eps});
+            reference::token_shift({xhat.data(), prev.data(), B, T, C, states.host_ref()});
+            reference::mix({xhat.data(), prev.data(), M, C, n_out, mix.data(), nullptr,
+                            want.data()});
+            const DeviceBuffer dx = r.upload(x), dg = r.upload(gamma), db = r.upload(beta),
+                               dm = r.upload(mix), dout = r.poisoned(n_out * M * C),
+                               dxhat = r.poisoned(M * C), dprev = r.poisoned(M * C);
+            r.stream().norm_shift_mix({dx.f32(), B, T, C, dg.f32(), db.f32(), eps,
+                                       states.device_ref(), n_out, dm.f32(), dout.f32()},
+                                      dxhat.f32(), dprev.f32());
+            expect_close(r.download(dout, n_out * M * C), want, kReduction, what);
+            states.expect_matches_reference(kReduction, what);
+          }
+  });
+}
+
 TEST_F(BackendOps, Mix) {
   for_each_backend([](Runner& r, Random& rnd) {
     for (uint32_t n_out : {1u, 5u})

@@ -247,6 +247,22 @@ typedef struct rwkvrt_bk_v7_bonus_args {
   const float* r_k; /* [C] */
 } rwkvrt_bk_v7_bonus_args;
 
+/* The start of every RWKV block in one op: LayerNorm, token shift and mixes.  For row m = b·T + t,
+ *   h[m] = LayerNorm(x[m]) (as layer_norm),  prev[m] = t > 0 ? h[m − 1] : state_b,
+ *   out[i][m][c] = h[m][c] + (prev[m][c] − h[m][c])·mix[i][c],
+ * and state_b (C floats at shift) is set to h[b][T − 1].  h and prev are not kept. */
+typedef struct rwkvrt_bk_norm_shift_mix_args {
+  const float* x;     /* [B][T][C] */
+  uint64_t B, T, C;
+  const float* gamma; /* [C] */
+  const float* beta;  /* [C] */
+  float eps;
+  rwkvrt_bk_state_ref shift;
+  uint32_t n_out;     /* 1..8 */
+  const float* mix;   /* [n_out][C] */
+  float* out;         /* [n_out][B·T][C] */
+} rwkvrt_bk_norm_shift_mix_args;
+
 /* One matmul of a group (matmul_group): the arguments, then the epilogue. */
 typedef struct rwkvrt_bk_matmul_item {
   rwkvrt_bk_matmul_args args;
@@ -334,6 +350,11 @@ typedef struct rwkvrt_backend_v1 {
    * A GPU backend runs a group of small (decode) matmuls as one launch.  Hosts fall back to one
    * call per item. */
   int (*matmul_group)(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n);
+
+  /* Optional (NULL when unsupported): layer_norm, token_shift and mix as one op (a GPU backend
+   * runs a decode step's in one launch).  Same results as the three ops, which hosts call
+   * instead when the entry is absent. */
+  int (*norm_shift_mix)(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args* args);
 } rwkvrt_backend_v1;
 
 /* `act` of matmul_bias_act when no activation follows. */

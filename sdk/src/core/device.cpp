@@ -180,6 +180,17 @@ void Stream::matmul_group(std::initializer_list<MatmulItem> items) {
   }
 }
 
+void Stream::norm_shift_mix(const rwkvrt_bk_norm_shift_mix_args& a, float* xhat, float* prev) {
+  if (RWKVRT_BACKEND_V1_HAS(api_, norm_shift_mix) && api_->norm_shift_mix) {
+    device_->check(api_->norm_shift_mix(s_, &a), "norm_shift_mix");
+    return;
+  }
+  const uint64_t M = a.B * a.T;
+  layer_norm(a.x, xhat, M, a.C, a.gamma, a.beta, a.eps);
+  token_shift({xhat, prev, a.B, a.T, a.C, a.shift});
+  mix({xhat, prev, M, a.C, a.n_out, a.mix, nullptr, a.out});
+}
+
 void Stream::gather_rows(const float* table, uint64_t C, const int32_t* ids, uint64_t M,
                          float* out) {
   device_->check(api_->gather_rows(s_, table, C, ids, M, out), "gather_rows");

@@ -153,6 +153,9 @@ class Stream {
   // Independent matmuls (no output overlaps another item's input or output; at most
   // RWKVRT_BK_MAX_GROUP) as one op where the backend offers matmul_group, else one op each.
   void matmul_group(std::initializer_list<MatmulItem> items);
+  // LayerNorm, token shift and mixes as one op where the backend offers norm_shift_mix, else as
+  // the three ops through `xhat` and `prev` ([B·T][C] each, scratch of the caller).
+  void norm_shift_mix(const rwkvrt_bk_norm_shift_mix_args& args, float* xhat, float* prev);
   void gather_rows(const float* table, uint64_t C, const int32_t* ids, uint64_t M, float* out);
   void layer_norm(const float* x, float* y, uint64_t M, uint64_t C, const float* gamma,
                   const float* beta, float eps);

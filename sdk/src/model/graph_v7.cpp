@@ -93,9 +93,9 @@ class GraphV7 final : public Graph {
     for (uint32_t i = 0; i < cfg_.n_layer; ++i) {
       const LayerV7& l = layers_[i];
       // --- time mix ---
-      s.layer_norm(x, xhat, M, C, V(l.ln1_w), V(l.ln1_b), eps);
-      s.token_shift({xhat, prev, p.B, p.T, C, state_at(p, i, 0)});
-      s.mix({xhat, prev, M, C, 6, V(l.att_mix), nullptr, mixed});
+      s.norm_shift_mix({x, p.B, p.T, C, V(l.ln1_w), V(l.ln1_b), eps, state_at(p, i, 0), 6,
+                        V(l.att_mix), mixed},
+                       xhat, prev);
       const float *xr = mix_out(0), *xw = mix_out(1), *xk = mix_out(2), *xv = mix_out(3),
                   *xa = mix_out(4), *xg = mix_out(5);
       // The independent matmuls go in groups (one launch each in decode on a GPU), with their
@@ -138,9 +138,9 @@ class GraphV7 final : public Graph {
       s.matmul(y, M, l.Wo, x, /*accumulate=*/true);
 
       // --- channel mix ---
-      s.layer_norm(x, xhat, M, C, V(l.ln2_w), V(l.ln2_b), eps);
-      s.token_shift({xhat, prev, p.B, p.T, C, state_at(p, i, C + H * N * N)});
-      s.mix({xhat, prev, M, C, 1, V(l.ffn_mix), nullptr, mixed});
+      s.norm_shift_mix({x, p.B, p.T, C, V(l.ln2_w), V(l.ln2_b), eps,
+                        state_at(p, i, C + H * N * N), 1, V(l.ffn_mix), mixed},
+                       xhat, prev);
       s.matmul_act(mixed, M, l.ffn_key, ws.hidden(), nullptr, RWKVRT_BK_RELU_SQUARE);
       s.matmul(ws.hidden(), M, l.ffn_value, x, /*accumulate=*/true);
     }
