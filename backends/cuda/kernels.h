@@ -73,5 +73,7 @@ gpuError_t launch_wkv5(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv5_args& a);
 gpuError_t launch_wkv7(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a);
 gpuError_t launch_v7_key_prep(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_key_args& a);
 gpuError_t launch_v7_bonus(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_bonus_args& a);
+// GroupNorm + bonus + gate, one warp per (row, head).
+gpuError_t launch_v7_output(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args& a);
 
 }  // namespace rwkvrt::cuda

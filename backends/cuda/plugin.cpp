@@ -382,6 +382,12 @@ int op_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args* 
   return check_op(s, launch_norm_shift_mix(s, *a), "norm_shift_mix");
 }
 
+int op_v7_output(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args* a) {
+  RWKVRT_OP_PROLOGUE(s, "v7_output");
+  if (!a) return set_error(RWKVRT_BK_INVALID, "v7_output: null argument");
+  return check_op(s, launch_v7_output(s, *a), "v7_output");
+}
+
 int op_gather_rows(rwkvrt_bk_stream* s, const float* table, uint64_t C, const int32_t* ids,
                    uint64_t M, float* out) {
   RWKVRT_OP_PROLOGUE(s, "gather_rows");
@@ -574,6 +580,7 @@ const rwkvrt_backend_v1& table() {
     v.matmul_bias_act = &op_matmul_bias_act;
     v.matmul_group = &op_matmul_group;
     v.norm_shift_mix = &op_norm_shift_mix;
+    v.v7_output = &op_v7_output;
     return v;
   }();
   return t;

@@ -1024,5 +1024,34 @@ TEST_F(BackendOps, V7Bonus) {
   });
 }
 
+// GroupNorm + bonus + gate as one op (CUDA: one warp per (row, head)), against the reference's
+// group_norm, v7_bonus and binary MUL in sequence.
+TEST_F(BackendOps, V7Output) {
+  for_each_backend([](Runner& r, Random& rnd) {
+    for (const HeadShape& hs : kHeads)
+      for (uint64_t M : {1, 7, 130}) {
+        const uint64_t C = hs.H * hs.N;
+        const float eps = 64e-5f;
+        const std::string what = "v7_output M=" + std::to_string(M) + heads_name(hs);
+        const Floats y0 = rnd.normal(M * C, 1.0f, 3.0f), rr = rnd.normal(M * C),
+                     kt = rnd.normal(M * C), v = rnd.normal(M * C),
+                     r_k = rnd.normal(C, 0.0f, 0.3f), g = rnd.normal(M * C),
+                     gamma = rnd.normal(C), beta = rnd.normal(C);
+        Floats want = y0;
+        reference::group_norm(
+            {want.data(), want.data(), M, C, hs.H, gamma.data(), beta.data(), eps});
+        reference::v7_bonus(
+            {M, hs.H, hs.N, want.data(), rr.data(), kt.data(), v.data(), r_k.data()});
+        reference::binary(RWKVRT_BK_MUL, want.data(), g.data(), want.data(), M, C, false);
+        const DeviceBuffer dy = r.upload(y0), dr = r.upload(rr), dkt = r.upload(kt),
+                           dv = r.upload(v), drk = r.upload(r_k), dg = r.upload(g),
+                           dgm = r.upload(gamma), dbt = r.upload(beta);
+        r.stream().v7_output({M, hs.H, hs.N, dy.f32(), dgm.f32(), dbt.f32(), eps, dr.f32(),
+                              dkt.f32(), dv.f32(), drk.f32(), dg.f32()});
+        expect_close(r.download(dy, M * C), want, kReduction, what);
+      }
+  });
+}
+
 }  // namespace
 }  // namespace rwkvrt

@@ -263,6 +263,21 @@ typedef struct rwkvrt_bk_norm_shift_mix_args {
   float* out;         /* [n_out][B·T][C] */
 } rwkvrt_bk_norm_shift_mix_args;
 
+/* The end of the v7 time mix, per head h of each row (GroupNorm as group_norm with H groups):
+ *   y_h ← (GroupNorm(y)_h + (Σ_j r_j k̃_j r_k,j) v_h) ⊙ g_h,   y read and written in place. */
+typedef struct rwkvrt_bk_v7_output_args {
+  uint64_t M, H, N;
+  float* y;
+  const float* gamma; /* [C] */
+  const float* beta;  /* [C] */
+  float eps;
+  const float* r;
+  const float* ktilde;
+  const float* v;
+  const float* r_k;   /* [C] */
+  const float* g;     /* [M][C] */
+} rwkvrt_bk_v7_output_args;
+
 /* One matmul of a group (matmul_group): the arguments, then the epilogue. */
 typedef struct rwkvrt_bk_matmul_item {
   rwkvrt_bk_matmul_args args;
@@ -355,6 +370,10 @@ typedef struct rwkvrt_backend_v1 {
    * runs a decode step's in one launch).  Same results as the three ops, which hosts call
    * instead when the entry is absent. */
   int (*norm_shift_mix)(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args* args);
+
+  /* Optional (NULL when unsupported): group_norm, v7_bonus and the gate multiply as one op.  Same
+   * results as the three ops, which hosts call instead when the entry is absent. */
+  int (*v7_output)(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args* args);
 } rwkvrt_backend_v1;
 
 /* `act` of matmul_bias_act when no activation follows. */

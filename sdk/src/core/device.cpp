@@ -191,6 +191,17 @@ void Stream::norm_shift_mix(const rwkvrt_bk_norm_shift_mix_args& a, float* xhat,
   mix({xhat, prev, M, a.C, a.n_out, a.mix, nullptr, a.out});
 }
 
+void Stream::v7_output(const rwkvrt_bk_v7_output_args& a) {
+  if (RWKVRT_BACKEND_V1_HAS(api_, v7_output) && api_->v7_output) {
+    device_->check(api_->v7_output(s_, &a), "v7_output");
+    return;
+  }
+  const uint64_t C = a.H * a.N;
+  group_norm(a.y, a.y, a.M, C, a.H, a.gamma, a.beta, a.eps);
+  v7_bonus({a.M, a.H, a.N, a.y, a.r, a.ktilde, a.v, a.r_k});
+  binary(RWKVRT_BK_MUL, a.y, a.g, a.y, a.M, C, false);
+}
+
 void Stream::gather_rows(const float* table, uint64_t C, const int32_t* ids, uint64_t M,
                          float* out) {
   device_->check(api_->gather_rows(s_, table, C, ids, M, out), "gather_rows");

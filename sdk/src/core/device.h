@@ -156,6 +156,8 @@ class Stream {
   // LayerNorm, token shift and mixes as one op where the backend offers norm_shift_mix, else as
   // the three ops through `xhat` and `prev` ([B·T][C] each, scratch of the caller).
   void norm_shift_mix(const rwkvrt_bk_norm_shift_mix_args& args, float* xhat, float* prev);
+  // GroupNorm + v7 bonus + gate as one op where the backend offers v7_output, else three ops.
+  void v7_output(const rwkvrt_bk_v7_output_args& args);
   void gather_rows(const float* table, uint64_t C, const int32_t* ids, uint64_t M, float* out);
   void layer_norm(const float* x, float* y, uint64_t M, uint64_t C, const float* gamma,
                   const float* beta, float eps);

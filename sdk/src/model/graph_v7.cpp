@@ -132,9 +132,8 @@ class GraphV7 final : public Graph {
       const float* v_used = i == 0 ? v : v_mixed;
       s.v7_key_prep({M, H, N, k, a, V(l.k_k), V(l.k_a), kappa, ktilde});
       s.wkv7({p.B, p.T, H, N, r, w, ktilde, v_used, kappa, a, y, state_at(p, i, C)});
-      s.group_norm(y, y, M, C, H, V(l.lnx_w), V(l.lnx_b), cfg_.group_norm_eps);
-      s.v7_bonus({M, H, N, y, r, ktilde, v_used, V(l.r_k)});
-      s.binary(RWKVRT_BK_MUL, y, g, y, M, C, false);
+      s.v7_output({M, H, N, y, V(l.lnx_w), V(l.lnx_b), cfg_.group_norm_eps, r, ktilde, v_used,
+                   V(l.r_k), g});
       s.matmul(y, M, l.Wo, x, /*accumulate=*/true);
 
       // --- channel mix ---
