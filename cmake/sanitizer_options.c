@@ -14,7 +14,9 @@
  * interceptor LeakSanitizer still reaches those blocks: glibc allocates them with malloc, from the
  * thread's DTV. */
 const char* __asan_default_options(void);
-const char* __asan_default_options(void) { return "intercept_tls_get_addr=0"; }
+const char* __asan_default_options(void) {
+  return "intercept_tls_get_addr=0";
+}
 
 /* ThreadSanitizer.  The OpenMP runtime (libomp, also behind oneDNN's GOMP calls) is not
  * instrumented, so ThreadSanitizer cannot see the synchronisation of its fork/join and barriers.
@@ -26,7 +28,9 @@ const char* __asan_default_options(void) { return "intercept_tls_get_addr=0"; }
  * worker's pthread_mutex_init against the master's pthread_mutex_lock, both inside libomp, whose
  * own spin-waits order them).  Calls from libomp are not checked; Archer covers its semantics. */
 const char* __tsan_default_suppressions(void);
-const char* __tsan_default_suppressions(void) { return "called_from_lib:libomp.so\n"; }
+const char* __tsan_default_suppressions(void) {
+  return "called_from_lib:libomp.so\n";
+}
 
 #ifdef RWKVRT_ARCHER_LIBRARY
 __attribute__((constructor)) static void rwkvrt_load_archer(void) {

@@ -367,10 +367,14 @@ gpuError_t launch_group_storage(const rwkvrt_bk_stream* s, GemvGroup& g, GemvSha
 
 GemvShape shape_for(const rwkvrt_bk_stream* s, WeightStorage storage, const GemvArgs& a) {
   switch (storage) {
-    case WeightStorage::F32: return shape_of<WeightStorage::F32>(s, a);
-    case WeightStorage::F16: return shape_of<WeightStorage::F16>(s, a);
-    case WeightStorage::BF16: return shape_of<WeightStorage::BF16>(s, a);
-    case WeightStorage::Codes: return shape_of<WeightStorage::Codes>(s, a);
+    case WeightStorage::F32:
+      return shape_of<WeightStorage::F32>(s, a);
+    case WeightStorage::F16:
+      return shape_of<WeightStorage::F16>(s, a);
+    case WeightStorage::BF16:
+      return shape_of<WeightStorage::BF16>(s, a);
+    case WeightStorage::Codes:
+      return shape_of<WeightStorage::Codes>(s, a);
   }
   return {false, false};
 }
@@ -441,10 +445,18 @@ gpuError_t launch_gemv_group(const rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_i
     }
     gpuError_t e = gpuSuccess;
     switch (w0->storage) {
-      case WeightStorage::F32: e = launch_group_storage<WeightStorage::F32>(s, g, sh); break;
-      case WeightStorage::F16: e = launch_group_storage<WeightStorage::F16>(s, g, sh); break;
-      case WeightStorage::BF16: e = launch_group_storage<WeightStorage::BF16>(s, g, sh); break;
-      case WeightStorage::Codes: e = launch_group_storage<WeightStorage::Codes>(s, g, sh); break;
+      case WeightStorage::F32:
+        e = launch_group_storage<WeightStorage::F32>(s, g, sh);
+        break;
+      case WeightStorage::F16:
+        e = launch_group_storage<WeightStorage::F16>(s, g, sh);
+        break;
+      case WeightStorage::BF16:
+        e = launch_group_storage<WeightStorage::BF16>(s, g, sh);
+        break;
+      case WeightStorage::Codes:
+        e = launch_group_storage<WeightStorage::Codes>(s, g, sh);
+        break;
     }
     if (e != gpuSuccess) return e;
   }

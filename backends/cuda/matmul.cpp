@@ -219,8 +219,7 @@ int matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, const float* bia
   if (a.M > kIntMax / 3 || w->rows > kIntMax || w->kp > kIntMax || ldx > kIntMax || ldy > kIntMax)
     return set_error(RWKVRT_BK_UNSUPPORTED, "matmul: a dimension exceeds 2^31 / 3");
   if (a.M <= kGemvMaxRows)
-    return check_op(s,
-                    launch_gemv(s, w, a.x, a.M, ldx, a.y, ldy, a.accumulate != 0, bias, act),
+    return check_op(s, launch_gemv(s, w, a.x, a.M, ldx, a.y, ldy, a.accumulate != 0, bias, act),
                     "matmul");
   const int rc = gemm(s, a, ldx, ldy);
   if (rc != RWKVRT_BK_OK || (!bias && act == RWKVRT_BK_NO_ACTIVATION)) return rc;

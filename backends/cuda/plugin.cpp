@@ -340,21 +340,21 @@ int op_matmul_bias_act(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args* a, cons
     return set_error(RWKVRT_BK_INVALID, "matmul_bias_act: null argument");
   if (act < RWKVRT_BK_NO_ACTIVATION || act > RWKVRT_BK_V7_LOG_DECAY)
     return set_error(RWKVRT_BK_UNSUPPORTED, "matmul_bias_act: unknown activation");
-  if (a->accumulate)
-    return set_error(RWKVRT_BK_INVALID, "matmul_bias_act: accumulate must be 0");
+  if (a->accumulate) return set_error(RWKVRT_BK_INVALID, "matmul_bias_act: accumulate must be 0");
   return matmul(s, *a, bias, act);
 }
 
 int op_matmul_group(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
   RWKVRT_OP_PROLOGUE(s, "matmul_group");
   if (!items || n == 0 || n > RWKVRT_BK_MAX_GROUP)
-    return set_error(RWKVRT_BK_INVALID, "matmul_group: need 1.." +
-                                            std::to_string(RWKVRT_BK_MAX_GROUP) + " items");
+    return set_error(RWKVRT_BK_INVALID,
+                     "matmul_group: need 1.." + std::to_string(RWKVRT_BK_MAX_GROUP) + " items");
   bool one_launch = true;
   for (uint32_t i = 0; i < n; ++i) {
     const rwkvrt_bk_matmul_args& a = items[i].args;
     const std::string what = "matmul_group item " + std::to_string(i);
-    if (!a.w || (a.M && (!a.x || !a.y))) return set_error(RWKVRT_BK_INVALID, what + ": null argument");
+    if (!a.w || (a.M && (!a.x || !a.y)))
+      return set_error(RWKVRT_BK_INVALID, what + ": null argument");
     if (items[i].act < RWKVRT_BK_NO_ACTIVATION || items[i].act > RWKVRT_BK_V7_LOG_DECAY)
       return set_error(RWKVRT_BK_UNSUPPORTED, what + ": unknown activation");
     const bool epilogue = items[i].bias || items[i].act != RWKVRT_BK_NO_ACTIVATION;

@@ -16,7 +16,8 @@ bool aligned16(const void* p) {
 
 // y[m][n] = act(y[m][n] + bias[n]) over M rows of N at stride ldy: a matmul's epilogue.
 __global__ void __launch_bounds__(kThreads)
-    bias_act_kernel(float* y, uint64_t M, uint64_t N, uint64_t ldy, const float* bias, int32_t act) {
+    bias_act_kernel(float* y, uint64_t M, uint64_t N, uint64_t ldy, const float* bias,
+                    int32_t act) {
   gpu_kernel_start();
   const uint64_t stride = uint64_t(gridDim.x) * blockDim.x;
   for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < M * N; i += stride) {

@@ -68,8 +68,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
   }
   const float inv = 1.0f / sqrtf(warp_sum(q) / float(N) + a.eps);
   float sum = 0.0f;
-  for (uint32_t j = lane; j < N; j += kWarp)
-    sum = fmaf(a.r[o + j] * a.ktilde[o + j], rk[j], sum);
+  for (uint32_t j = lane; j < N; j += kWarp) sum = fmaf(a.r[o + j] * a.ktilde[o + j], rk[j], sum);
   sum = warp_sum(sum);
   for (uint32_t i = lane; i < N; i += kWarp) {
     const float normed = fmaf((y[i] - mean) * inv, gr[i], br[i]);

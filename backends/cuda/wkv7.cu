@@ -324,11 +324,16 @@ gpuError_t launch_wkv7(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a) 
                      a.v, a.kappa, a.a, a.y, a.state.bases, a.state.offset};
   if (a.T == 1 && p.B * p.H >= s->ctx->wkv7_step_min_heads && vectors_aligned(p)) {
     switch (a.N) {
-      case 16: return launch_step<16>(s, p);
-      case 32: return launch_step<32>(s, p);
-      case 64: return launch_step<64>(s, p);
-      case 128: return launch_step<128>(s, p);
-      default: break;
+      case 16:
+        return launch_step<16>(s, p);
+      case 32:
+        return launch_step<32>(s, p);
+      case 64:
+        return launch_step<64>(s, p);
+      case 128:
+        return launch_step<128>(s, p);
+      default:
+        break;
     }
   }
   switch (a.N) {

@@ -378,9 +378,9 @@ TEST_F(BackendOps, MatmulWithEpilogue) {
       const Floats bias = rnd.normal(N);
       const DeviceBuffer dbias = r.upload(bias);
       for (uint64_t M : {1, 3, 8, 9, 33})
-        for (int32_t act : {int32_t(RWKVRT_BK_NO_ACTIVATION), int32_t(RWKVRT_BK_TANH),
-                            int32_t(RWKVRT_BK_SIGMOID), int32_t(RWKVRT_BK_RELU_SQUARE),
-                            int32_t(RWKVRT_BK_V7_LOG_DECAY)})
+        for (int32_t act :
+             {int32_t(RWKVRT_BK_NO_ACTIVATION), int32_t(RWKVRT_BK_TANH), int32_t(RWKVRT_BK_SIGMOID),
+              int32_t(RWKVRT_BK_RELU_SQUARE), int32_t(RWKVRT_BK_V7_LOG_DECAY)})
           for (bool with_bias : {false, true}) {
             const std::string what = std::string(dtype_name(t)) + " M=" + std::to_string(M) +
                                      " act=" + std::to_string(act) + (with_bias ? " bias" : "");
@@ -395,8 +395,7 @@ TEST_F(BackendOps, MatmulWithEpilogue) {
                   v = reference::apply_unary(static_cast<rwkvrt_bk_unary>(act), v);
               }
             const DeviceBuffer dx = r.upload(x), dy = r.poisoned(M * N);
-            r.stream().matmul_act(dx.f32(), M, w, dy.f32(), with_bias ? dbias.f32() : nullptr,
-                                  act);
+            r.stream().matmul_act(dx.f32(), M, w, dy.f32(), with_bias ? dbias.f32() : nullptr, act);
             expect_close(r.download(dy, M * N), want, kReduction, what);
           }
       // A backend that offers the fused op refuses what it does not define.
@@ -404,8 +403,7 @@ TEST_F(BackendOps, MatmulWithEpilogue) {
       if (RWKVRT_BACKEND_V1_HAS(&api, matmul_bias_act) && api.matmul_bias_act) {
         const DeviceBuffer dx = r.upload(rnd.normal(K)), dy = r.poisoned(N);
         rwkvrt_bk_matmul_args a{dx.f32(), 1, 0, w.get(), dy.f32(), 0, 1u};
-        EXPECT_NE(api.matmul_bias_act(r.stream().raw(), &a, nullptr, RWKVRT_BK_TANH),
-                  RWKVRT_BK_OK)
+        EXPECT_NE(api.matmul_bias_act(r.stream().raw(), &a, nullptr, RWKVRT_BK_TANH), RWKVRT_BK_OK)
             << "accumulate with an epilogue";
         a.accumulate = 0;
         EXPECT_NE(api.matmul_bias_act(r.stream().raw(), &a, nullptr, 99), RWKVRT_BK_OK)
@@ -710,8 +708,8 @@ TEST_F(BackendOps, NormShiftMix) {
             Floats xhat(M * C), prev(M * C), want(n_out * M * C);
             reference::layer_norm({x.data(), xhat.data(), M, C, 0, gamma.data(), beta.data(), eps});
             reference::token_shift({xhat.data(), prev.data(), B, T, C, states.host_ref()});
-            reference::mix({xhat.data(), prev.data(), M, C, n_out, mix.data(), nullptr,
-                            want.data()});
+            reference::mix(
+                {xhat.data(), prev.data(), M, C, n_out, mix.data(), nullptr, want.data()});
             const DeviceBuffer dx = r.upload(x), dg = r.upload(gamma), db = r.upload(beta),
                                dm = r.upload(mix), dout = r.poisoned(n_out * M * C),
                                dxhat = r.poisoned(M * C), dprev = r.poisoned(M * C);
@@ -1034,9 +1032,8 @@ TEST_F(BackendOps, V7Output) {
         const float eps = 64e-5f;
         const std::string what = "v7_output M=" + std::to_string(M) + heads_name(hs);
         const Floats y0 = rnd.normal(M * C, 1.0f, 3.0f), rr = rnd.normal(M * C),
-                     kt = rnd.normal(M * C), v = rnd.normal(M * C),
-                     r_k = rnd.normal(C, 0.0f, 0.3f), g = rnd.normal(M * C),
-                     gamma = rnd.normal(C), beta = rnd.normal(C);
+                     kt = rnd.normal(M * C), v = rnd.normal(M * C), r_k = rnd.normal(C, 0.0f, 0.3f),
+                     g = rnd.normal(M * C), gamma = rnd.normal(C), beta = rnd.normal(C);
         Floats want = y0;
         reference::group_norm(
             {want.data(), want.data(), M, C, hs.H, gamma.data(), beta.data(), eps});

@@ -89,16 +89,15 @@ TEST(ModelConfig, MissingTensorIsNamed) {
 }
 
 TEST(ModelConfig, WrongShapeNamesExpectedAndFound) {
-  const std::string e =
-      error_of(edited(small_v7(), "", "blocks.1.ffn.value.weight", {128, 500}));
+  const std::string e = error_of(edited(small_v7(), "", "blocks.1.ffn.value.weight", {128, 500}));
   EXPECT_NE(e.find("blocks.1.ffn.value.weight"), std::string::npos) << e;
   EXPECT_NE(e.find("(128, 500)"), std::string::npos) << e;
   EXPECT_NE(e.find("expected (128, 512)"), std::string::npos) << e;
 }
 
 TEST(ModelConfig, LayerZeroMayLackTheUnusedValueLora) {
-  TensorSet t = edited(edited(edited(small_v7(), "blocks.0.att.v0"), "blocks.0.att.v1"),
-                       "blocks.0.att.v2");
+  TensorSet t =
+      edited(edited(edited(small_v7(), "blocks.0.att.v0"), "blocks.0.att.v1"), "blocks.0.att.v2");
   EXPECT_EQ(detect_config(t).version, RwkvVersion::V7);
 }
 
@@ -159,16 +158,16 @@ TensorSet v5_shapes(int64_t C, int64_t H, int64_t N, uint32_t layers = 1) {
     add(n, {C});
   for (uint32_t i = 0; i < layers; ++i) {
     const std::string b = "blocks." + std::to_string(i) + ".";
-    for (const char* n : {"ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "att.time_mix_k",
-                          "att.time_mix_v", "att.time_mix_r", "att.time_mix_g", "ffn.time_mix_k",
-                          "ffn.time_mix_r"})
+    for (const char* n :
+         {"ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "att.time_mix_k", "att.time_mix_v",
+          "att.time_mix_r", "att.time_mix_g", "ffn.time_mix_k", "ffn.time_mix_r"})
       add(b + n, {C});
     add(b + "att.time_decay", {H, N});
     add(b + "att.time_faaaa", {H, N});
     add(b + "att.ln_x.weight", {A});
     add(b + "att.ln_x.bias", {A});
-    for (const char* n : {"att.key.weight", "att.value.weight", "att.receptance.weight",
-                          "att.gate.weight"})
+    for (const char* n :
+         {"att.key.weight", "att.value.weight", "att.receptance.weight", "att.gate.weight"})
       add(b + n, {A, C});
     add(b + "att.output.weight", {C, A});
     add(b + "ffn.key.weight", {F, C});

@@ -41,21 +41,21 @@ extern "C" {
 
 enum {
   RWKVRT_BK_OK = 0,
-  RWKVRT_BK_ERROR = 1,         /* device or runtime failure */
+  RWKVRT_BK_ERROR = 1, /* device or runtime failure */
   RWKVRT_BK_OUT_OF_MEMORY = 2,
-  RWKVRT_BK_UNSUPPORTED = 3,   /* a dtype, shape or op this backend does not implement */
-  RWKVRT_BK_INVALID = 4        /* bad arguments */
+  RWKVRT_BK_UNSUPPORTED = 3, /* a dtype, shape or op this backend does not implement */
+  RWKVRT_BK_INVALID = 4      /* bad arguments */
 };
 
 typedef enum rwkvrt_bk_dtype {
   RWKVRT_BK_F32 = 0,
   RWKVRT_BK_F16 = 1,
   RWKVRT_BK_BF16 = 2,
-  RWKVRT_BK_Q4_0 = 3, /* ggml blocks of 32 along a row: fp16 d, 16 bytes of nibbles */
-  RWKVRT_BK_Q4_1 = 4, /* fp16 d, fp16 m, 16 bytes of nibbles */
-  RWKVRT_BK_Q5_0 = 5, /* fp16 d, u32 high bits, 16 bytes of nibbles */
-  RWKVRT_BK_Q5_1 = 6, /* fp16 d, fp16 m, u32 high bits, 16 bytes of nibbles */
-  RWKVRT_BK_Q8_0 = 7, /* fp16 d, 32 int8 */
+  RWKVRT_BK_Q4_0 = 3,  /* ggml blocks of 32 along a row: fp16 d, 16 bytes of nibbles */
+  RWKVRT_BK_Q4_1 = 4,  /* fp16 d, fp16 m, 16 bytes of nibbles */
+  RWKVRT_BK_Q5_0 = 5,  /* fp16 d, u32 high bits, 16 bytes of nibbles */
+  RWKVRT_BK_Q5_1 = 6,  /* fp16 d, fp16 m, u32 high bits, 16 bytes of nibbles */
+  RWKVRT_BK_Q8_0 = 7,  /* fp16 d, 32 int8 */
   RWKVRT_BK_SAME = 255 /* weight_prepare: keep the source precision */
 } rwkvrt_bk_dtype;
 
@@ -106,9 +106,9 @@ typedef struct rwkvrt_bk_context_params {
 
 typedef struct rwkvrt_bk_weight_desc {
   uint32_t struct_size;
-  const char* name;           /* tensor name, for messages */
-  uint64_t rows;              /* N: output features */
-  uint64_t cols;              /* K: input features (a multiple of 32 for block types) */
+  const char* name; /* tensor name, for messages */
+  uint64_t rows;    /* N: output features */
+  uint64_t cols;    /* K: input features (a multiple of 32 for block types) */
   rwkvrt_bk_dtype src_dtype;
   const void* src;            /* host memory, rows x cols row-major (blocks run along a row);
                                  only read during the call */
@@ -118,8 +118,8 @@ typedef struct rwkvrt_bk_weight_desc {
 
 typedef struct rwkvrt_bk_weight_info {
   uint32_t struct_size;
-  rwkvrt_bk_dtype dtype; /* precision kept */
-  uint64_t bytes;        /* device memory used */
+  rwkvrt_bk_dtype dtype;          /* precision kept */
+  uint64_t bytes;                 /* device memory used */
   uint64_t bytes_read_per_matmul; /* bytes streamed by one matmul (for roofline figures) */
 } rwkvrt_bk_weight_info;
 
@@ -135,20 +135,20 @@ typedef struct rwkvrt_bk_state_ref {
 typedef struct rwkvrt_bk_matmul_args {
   const float* x;
   uint64_t M;
-  uint64_t ldx;  /* floats between rows of x; 0 = K */
+  uint64_t ldx; /* floats between rows of x; 0 = K */
   const rwkvrt_bk_weight* w;
   float* y;
-  uint64_t ldy;  /* floats between rows of y; 0 = N */
+  uint64_t ldy;        /* floats between rows of y; 0 = N */
   uint32_t accumulate; /* 1: add to y (residual connections) */
 } rwkvrt_bk_matmul_args;
 
 typedef enum rwkvrt_bk_unary {
   RWKVRT_BK_SIGMOID = 0,
   RWKVRT_BK_TANH = 1,
-  RWKVRT_BK_SILU = 2,         /* x·σ(x) */
-  RWKVRT_BK_RELU_SQUARE = 3,  /* max(x,0)² */
-  RWKVRT_BK_NEG_EXP = 4,      /* −exp(x): v5/v6 log-decay from time_decay */
-  RWKVRT_BK_V7_LOG_DECAY = 5  /* −0.606531·σ(x): v7 log-decay */
+  RWKVRT_BK_SILU = 2,        /* x·σ(x) */
+  RWKVRT_BK_RELU_SQUARE = 3, /* max(x,0)² */
+  RWKVRT_BK_NEG_EXP = 4,     /* −exp(x): v5/v6 log-decay from time_decay */
+  RWKVRT_BK_V7_LOG_DECAY = 5 /* −0.606531·σ(x): v7 log-decay */
 } rwkvrt_bk_unary;
 
 typedef enum rwkvrt_bk_binary {
@@ -159,8 +159,8 @@ typedef enum rwkvrt_bk_binary {
 
 /* Token shift and mixing.  prev[b][t] is the previous token's input (the state for t = 0). */
 typedef struct rwkvrt_bk_token_shift_args {
-  const float* x;   /* [B][T][C] */
-  float* prev;      /* [B][T][C] out */
+  const float* x; /* [B][T][C] */
+  float* prev;    /* [B][T][C] out */
   uint64_t B, T, C;
   rwkvrt_bk_state_ref shift; /* C floats per sequence: read, then set to x[b][T-1] */
 } rwkvrt_bk_token_shift_args;
@@ -178,9 +178,9 @@ typedef struct rwkvrt_bk_mix_args {
 
 typedef struct rwkvrt_bk_norm_args {
   const float* x;
-  float* y;          /* may equal x */
+  float* y; /* may equal x */
   uint64_t M, C;
-  uint64_t groups;   /* layer_norm: ignored; group_norm: number of groups (heads), C % groups == 0 */
+  uint64_t groups; /* layer_norm: ignored; group_norm: number of groups (heads), C % groups == 0 */
   const float* gamma;
   const float* beta;
   float eps;
@@ -189,11 +189,11 @@ typedef struct rwkvrt_bk_norm_args {
 /* v4 WKV: log-space stabilised, per channel.  State block at `state` holds aa[C], bb[C], pp[C]. */
 typedef struct rwkvrt_bk_wkv4_args {
   uint64_t B, T, C;
-  const float* k;   /* [B][T][C] */
-  const float* v;   /* [B][T][C] */
-  const float* w;   /* [C] = −exp(time_decay) */
-  const float* u;   /* [C] = time_first */
-  float* y;         /* [B][T][C] */
+  const float* k; /* [B][T][C] */
+  const float* v; /* [B][T][C] */
+  const float* w; /* [C] = −exp(time_decay) */
+  const float* u; /* [C] = time_first */
+  float* y;       /* [B][T][C] */
   rwkvrt_bk_state_ref state;
 } rwkvrt_bk_wkv4_args;
 
@@ -207,8 +207,8 @@ typedef struct rwkvrt_bk_wkv5_args {
   const float* v;
   const float* log_decay;
   uint32_t decay_per_token;
-  const float* u;  /* [C] */
-  float* y;        /* [B][T][C] */
+  const float* u; /* [C] */
+  float* y;       /* [B][T][C] */
   rwkvrt_bk_state_ref state;
 } rwkvrt_bk_wkv5_args;
 
@@ -220,8 +220,8 @@ typedef struct rwkvrt_bk_wkv7_args {
   const float* log_decay; /* [B][T][C] */
   const float* k;         /* k̃ [B][T][C] */
   const float* v;
-  const float* kappa;     /* normalised κ */
-  const float* a;         /* in-context learning rate, σ(...) */
+  const float* kappa; /* normalised κ */
+  const float* a;     /* in-context learning rate, σ(...) */
   float* y;
   rwkvrt_bk_state_ref state;
 } rwkvrt_bk_wkv7_args;
@@ -252,15 +252,15 @@ typedef struct rwkvrt_bk_v7_bonus_args {
  *   out[i][m][c] = h[m][c] + (prev[m][c] − h[m][c])·mix[i][c],
  * and state_b (C floats at shift) is set to h[b][T − 1].  h and prev are not kept. */
 typedef struct rwkvrt_bk_norm_shift_mix_args {
-  const float* x;     /* [B][T][C] */
+  const float* x; /* [B][T][C] */
   uint64_t B, T, C;
   const float* gamma; /* [C] */
   const float* beta;  /* [C] */
   float eps;
   rwkvrt_bk_state_ref shift;
-  uint32_t n_out;     /* 1..8 */
-  const float* mix;   /* [n_out][C] */
-  float* out;         /* [n_out][B·T][C] */
+  uint32_t n_out;   /* 1..8 */
+  const float* mix; /* [n_out][C] */
+  float* out;       /* [n_out][B·T][C] */
 } rwkvrt_bk_norm_shift_mix_args;
 
 /* The end of the v7 time mix, per head h of each row (GroupNorm as group_norm with H groups):
@@ -274,8 +274,8 @@ typedef struct rwkvrt_bk_v7_output_args {
   const float* r;
   const float* ktilde;
   const float* v;
-  const float* r_k;   /* [C] */
-  const float* g;     /* [M][C] */
+  const float* r_k; /* [C] */
+  const float* g;   /* [M][C] */
 } rwkvrt_bk_v7_output_args;
 
 /* One matmul of a group (matmul_group): the arguments, then the epilogue. */
@@ -290,7 +290,7 @@ typedef struct rwkvrt_bk_matmul_item {
 /* The function table of ABI version 1. */
 typedef struct rwkvrt_backend_v1 {
   uint32_t struct_size;
-  uint32_t abi_version; /* 1 */
+  uint32_t abi_version;    /* 1 */
   const char* name;        /* short lowercase name: "cpu", "cuda" */
   const char* description; /* one line */
 
@@ -331,8 +331,8 @@ typedef struct rwkvrt_backend_v1 {
   int (*mix)(rwkvrt_bk_stream* s, const rwkvrt_bk_mix_args* args);
   int (*unary)(rwkvrt_bk_stream* s, rwkvrt_bk_unary op, const float* x, float* y, uint64_t n);
   /* y[m][c] = a[m][c] op b[m][c], or b[c] when b_is_row; y may alias a or b. */
-  int (*binary)(rwkvrt_bk_stream* s, rwkvrt_bk_binary op, const float* a, const float* b,
-                float* y, uint64_t M, uint64_t C, uint32_t b_is_row);
+  int (*binary)(rwkvrt_bk_stream* s, rwkvrt_bk_binary op, const float* a, const float* b, float* y,
+                uint64_t M, uint64_t C, uint32_t b_is_row);
   int (*wkv4)(rwkvrt_bk_stream* s, const rwkvrt_bk_wkv4_args* args);
   int (*wkv5)(rwkvrt_bk_stream* s, const rwkvrt_bk_wkv5_args* args);
   int (*wkv7)(rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args* args);
@@ -356,8 +356,8 @@ typedef struct rwkvrt_backend_v1 {
    * with bias a device fp32 [N] or NULL and act a rwkvrt_bk_unary or RWKVRT_BK_NO_ACTIVATION.
    * args->accumulate must be 0.  Accuracy as matmul followed by binary ADD and unary.  Hosts
    * fall back to those three ops when the entry is absent. */
-  int (*matmul_bias_act)(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args* args,
-                         const float* bias, int32_t act);
+  int (*matmul_bias_act)(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args* args, const float* bias,
+                         int32_t act);
 
   /* Optional (NULL when unsupported): n (1..RWKVRT_BK_MAX_GROUP) independent matmuls in one op,
    * each as matmul_bias_act (or as matmul when its act is RWKVRT_BK_NO_ACTIVATION and its bias

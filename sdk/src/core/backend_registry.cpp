@@ -141,8 +141,8 @@ size_t BackendRegistry::load_locked(const std::string& path, bool strict) {
     const char* err = ::dlerror();
     return record_failure(RWKVRT_ERR_IO, fmt::format("cannot load: {}", err ? err : "unknown"));
   }
-  auto negotiate = reinterpret_cast<rwkvrt_backend_negotiate_fn>(
-      ::dlsym(handle, RWKVRT_BACKEND_ENTRY_POINT));
+  auto negotiate =
+      reinterpret_cast<rwkvrt_backend_negotiate_fn>(::dlsym(handle, RWKVRT_BACKEND_ENTRY_POINT));
   if (!negotiate)
     return record_failure(RWKVRT_ERR_FORMAT,
                           fmt::format("no '{}' entry point", RWKVRT_BACKEND_ENTRY_POINT));
@@ -153,8 +153,7 @@ size_t BackendRegistry::load_locked(const std::string& path, bool strict) {
   n.host_max_version = kMaxAbi;
   n.host = &kHost;
   const int rc = negotiate(&n);
-  if (rc != RWKVRT_BK_OK || n.chosen_version < kMinAbi || n.chosen_version > kMaxAbi ||
-      !n.table) {
+  if (rc != RWKVRT_BK_OK || n.chosen_version < kMinAbi || n.chosen_version > kMaxAbi || !n.table) {
     return record_failure(
         RWKVRT_ERR_ABI_MISMATCH,
         fmt::format("plugin ABI versions {}..{} offered, this runtime speaks {}..{}",
@@ -182,7 +181,7 @@ size_t BackendRegistry::load_locked(const std::string& path, bool strict) {
     rwkvrt_bk_device_desc desc{};
     desc.struct_size = sizeof(desc);
     entry.device_names.emplace_back(api->device_describe(d, &desc) == RWKVRT_BK_OK ? desc.name
-                                                                                    : "?");
+                                                                                   : "?");
   }
   log(RWKVRT_LOG_DEBUG, "backend '{}' from {}: score {}, {} device(s){}", entry.name, canon,
       entry.score, entry.device_count,

@@ -2,20 +2,20 @@
 // calling thread's message and returns a status; out-parameters are written only on success.
 #include <algorithm>
 #include <cstring>
-#include <mutex>
-#include <vector>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "core/backend_registry.h"
+#include "core/c_api_support.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "model/model.h"
 #include "rwkvrt/rwkvrt.h"
 #include "session/session.h"
 #include "session/state_blob.h"
-#include "core/c_api_support.h"
 #include "tokenizer/model_tokenizer.h"
 
 #ifndef RWKVRT_VERSION_STRING
@@ -28,14 +28,22 @@ using namespace rwkvrt::capi;
 
 rwkvrt_dtype public_dtype(rwkvrt_bk_dtype t) {
   switch (t) {
-    case RWKVRT_BK_F16: return RWKVRT_DTYPE_F16;
-    case RWKVRT_BK_BF16: return RWKVRT_DTYPE_BF16;
-    case RWKVRT_BK_Q4_0: return RWKVRT_DTYPE_Q4_0;
-    case RWKVRT_BK_Q4_1: return RWKVRT_DTYPE_Q4_1;
-    case RWKVRT_BK_Q5_0: return RWKVRT_DTYPE_Q5_0;
-    case RWKVRT_BK_Q5_1: return RWKVRT_DTYPE_Q5_1;
-    case RWKVRT_BK_Q8_0: return RWKVRT_DTYPE_Q8_0;
-    default: return RWKVRT_DTYPE_F32;
+    case RWKVRT_BK_F16:
+      return RWKVRT_DTYPE_F16;
+    case RWKVRT_BK_BF16:
+      return RWKVRT_DTYPE_BF16;
+    case RWKVRT_BK_Q4_0:
+      return RWKVRT_DTYPE_Q4_0;
+    case RWKVRT_BK_Q4_1:
+      return RWKVRT_DTYPE_Q4_1;
+    case RWKVRT_BK_Q5_0:
+      return RWKVRT_DTYPE_Q5_0;
+    case RWKVRT_BK_Q5_1:
+      return RWKVRT_DTYPE_Q5_1;
+    case RWKVRT_BK_Q8_0:
+      return RWKVRT_DTYPE_Q8_0;
+    default:
+      return RWKVRT_DTYPE_F32;
   }
 }
 
@@ -43,32 +51,52 @@ rwkvrt_dtype public_dtype(rwkvrt_bk_dtype t) {
 
 extern "C" {
 
-const char* rwkvrt_last_error(void) { return t_last_error.c_str(); }
+const char* rwkvrt_last_error(void) {
+  return t_last_error.c_str();
+}
 
 const char* rwkvrt_status_name(rwkvrt_status status) {
   // C callers may pass any int (the C test passes 999): see c_enum_value.
   switch (c_enum_value(status)) {
-    case RWKVRT_OK: return "RWKVRT_OK";
-    case RWKVRT_ERR_INVALID_ARGUMENT: return "RWKVRT_ERR_INVALID_ARGUMENT";
-    case RWKVRT_ERR_IO: return "RWKVRT_ERR_IO";
-    case RWKVRT_ERR_FORMAT: return "RWKVRT_ERR_FORMAT";
-    case RWKVRT_ERR_UNSUPPORTED: return "RWKVRT_ERR_UNSUPPORTED";
-    case RWKVRT_ERR_BACKEND: return "RWKVRT_ERR_BACKEND";
-    case RWKVRT_ERR_NO_BACKEND: return "RWKVRT_ERR_NO_BACKEND";
-    case RWKVRT_ERR_OUT_OF_MEMORY: return "RWKVRT_ERR_OUT_OF_MEMORY";
-    case RWKVRT_ERR_STATE_MISMATCH: return "RWKVRT_ERR_STATE_MISMATCH";
-    case RWKVRT_ERR_CORRUPT: return "RWKVRT_ERR_CORRUPT";
-    case RWKVRT_ERR_BUFFER_TOO_SMALL: return "RWKVRT_ERR_BUFFER_TOO_SMALL";
-    case RWKVRT_ERR_CANCELLED: return "RWKVRT_ERR_CANCELLED";
-    case RWKVRT_ERR_INTERNAL: return "RWKVRT_ERR_INTERNAL";
-    case RWKVRT_ERR_ABI_MISMATCH: return "RWKVRT_ERR_ABI_MISMATCH";
+    case RWKVRT_OK:
+      return "RWKVRT_OK";
+    case RWKVRT_ERR_INVALID_ARGUMENT:
+      return "RWKVRT_ERR_INVALID_ARGUMENT";
+    case RWKVRT_ERR_IO:
+      return "RWKVRT_ERR_IO";
+    case RWKVRT_ERR_FORMAT:
+      return "RWKVRT_ERR_FORMAT";
+    case RWKVRT_ERR_UNSUPPORTED:
+      return "RWKVRT_ERR_UNSUPPORTED";
+    case RWKVRT_ERR_BACKEND:
+      return "RWKVRT_ERR_BACKEND";
+    case RWKVRT_ERR_NO_BACKEND:
+      return "RWKVRT_ERR_NO_BACKEND";
+    case RWKVRT_ERR_OUT_OF_MEMORY:
+      return "RWKVRT_ERR_OUT_OF_MEMORY";
+    case RWKVRT_ERR_STATE_MISMATCH:
+      return "RWKVRT_ERR_STATE_MISMATCH";
+    case RWKVRT_ERR_CORRUPT:
+      return "RWKVRT_ERR_CORRUPT";
+    case RWKVRT_ERR_BUFFER_TOO_SMALL:
+      return "RWKVRT_ERR_BUFFER_TOO_SMALL";
+    case RWKVRT_ERR_CANCELLED:
+      return "RWKVRT_ERR_CANCELLED";
+    case RWKVRT_ERR_INTERNAL:
+      return "RWKVRT_ERR_INTERNAL";
+    case RWKVRT_ERR_ABI_MISMATCH:
+      return "RWKVRT_ERR_ABI_MISMATCH";
   }
   return "RWKVRT_UNKNOWN_STATUS";
 }
 
-uint32_t rwkvrt_abi_version(void) { return RWKVRT_ABI_VERSION; }
+uint32_t rwkvrt_abi_version(void) {
+  return RWKVRT_ABI_VERSION;
+}
 
-const char* rwkvrt_version_string(void) { return RWKVRT_VERSION_STRING; }
+const char* rwkvrt_version_string(void) {
+  return RWKVRT_VERSION_STRING;
+}
 
 void rwkvrt_set_log_callback(rwkvrt_log_fn fn, void* user_data, rwkvrt_log_level level) {
   rwkvrt::log_set_callback(fn, user_data, level);
@@ -119,8 +147,8 @@ rwkvrt_status rwkvrt_backend_get_device(size_t index, int32_t device,
     rwkvrt_bk_device_desc desc{};
     desc.struct_size = sizeof(desc);
     if (e.api->device_describe(device, &desc) != RWKVRT_BK_OK)
-      rwkvrt::fail(RWKVRT_ERR_BACKEND, "backend '{}' cannot describe device {}: {}", e.name,
-                   device, e.api->last_error());
+      rwkvrt::fail(RWKVRT_ERR_BACKEND, "backend '{}' cannot describe device {}: {}", e.name, device,
+                   e.api->last_error());
     // Device names are kept for the life of the process (the ABI promises that).
     static std::mutex mutex;
     static std::vector<std::unique_ptr<std::string>> names;
@@ -167,10 +195,18 @@ rwkvrt_status rwkvrt_model_load(const char* path, const rwkvrt_model_params* par
     o.device = p.device;
     o.n_threads = p.n_threads;
     switch (c_enum_value(p.weights)) {
-      case RWKVRT_WEIGHTS_AUTO: o.weight_dtype = RWKVRT_BK_SAME; break;
-      case RWKVRT_WEIGHTS_F32: o.weight_dtype = RWKVRT_BK_F32; break;
-      case RWKVRT_WEIGHTS_BF16: o.weight_dtype = RWKVRT_BK_BF16; break;
-      case RWKVRT_WEIGHTS_F16: o.weight_dtype = RWKVRT_BK_F16; break;
+      case RWKVRT_WEIGHTS_AUTO:
+        o.weight_dtype = RWKVRT_BK_SAME;
+        break;
+      case RWKVRT_WEIGHTS_F32:
+        o.weight_dtype = RWKVRT_BK_F32;
+        break;
+      case RWKVRT_WEIGHTS_BF16:
+        o.weight_dtype = RWKVRT_BK_BF16;
+        break;
+      case RWKVRT_WEIGHTS_F16:
+        o.weight_dtype = RWKVRT_BK_F16;
+        break;
       default:
         rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "params.weights {} is not a weight type",
                      c_enum_value(p.weights));
@@ -202,7 +238,9 @@ rwkvrt_status rwkvrt_model_load(const char* path, const rwkvrt_model_params* par
   });
 }
 
-void rwkvrt_model_free(rwkvrt_model* model) { delete model; }
+void rwkvrt_model_free(rwkvrt_model* model) {
+  delete model;
+}
 
 rwkvrt_status rwkvrt_model_get_info(const rwkvrt_model* model, rwkvrt_model_info* out_info) {
   return guarded([&] {
@@ -270,7 +308,9 @@ rwkvrt_status rwkvrt_session_create(rwkvrt_model* model, rwkvrt_session** out_se
   });
 }
 
-void rwkvrt_session_free(rwkvrt_session* session) { delete session; }
+void rwkvrt_session_free(rwkvrt_session* session) {
+  delete session;
+}
 
 rwkvrt_status rwkvrt_session_reset(rwkvrt_session* session) {
   return guarded([&] {
@@ -279,9 +319,8 @@ rwkvrt_status rwkvrt_session_reset(rwkvrt_session* session) {
   });
 }
 
-rwkvrt_status rwkvrt_session_feed(rwkvrt_session* session, const int32_t* tokens,
-                                  size_t n_tokens, rwkvrt_logits_mode mode, float* logits,
-                                  size_t logits_capacity) {
+rwkvrt_status rwkvrt_session_feed(rwkvrt_session* session, const int32_t* tokens, size_t n_tokens,
+                                  rwkvrt_logits_mode mode, float* logits, size_t logits_capacity) {
   return guarded([&] {
     require(session, "session");
     require(tokens, "tokens");
@@ -290,11 +329,19 @@ rwkvrt_status rwkvrt_session_feed(rwkvrt_session* session, const int32_t* tokens
     rwkvrt::LogitsMode m = rwkvrt::LogitsMode::None;
     uint64_t needed = 0;
     switch (c_enum_value(mode)) {
-      case RWKVRT_LOGITS_NONE: break;
-      case RWKVRT_LOGITS_LAST: m = rwkvrt::LogitsMode::Last; needed = V; break;
-      case RWKVRT_LOGITS_ALL: m = rwkvrt::LogitsMode::All; needed = V * n_tokens; break;
+      case RWKVRT_LOGITS_NONE:
+        break;
+      case RWKVRT_LOGITS_LAST:
+        m = rwkvrt::LogitsMode::Last;
+        needed = V;
+        break;
+      case RWKVRT_LOGITS_ALL:
+        m = rwkvrt::LogitsMode::All;
+        needed = V * n_tokens;
+        break;
       default:
-        rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "mode {} is not a logits mode", c_enum_value(mode));
+        rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "mode {} is not a logits mode",
+                     c_enum_value(mode));
     }
     if (needed > 0) {
       require(logits, "logits");

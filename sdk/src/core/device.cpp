@@ -38,7 +38,9 @@ DeviceBuffer::DeviceBuffer(std::shared_ptr<Device> device, uint64_t bytes)
                  "buffer_alloc");
 }
 
-DeviceBuffer::~DeviceBuffer() { release(); }
+DeviceBuffer::~DeviceBuffer() {
+  release();
+}
 
 void DeviceBuffer::release() {
   if (ptr_) device_->api().buffer_free(device_->context(), ptr_);
@@ -66,12 +68,15 @@ PreparedWeight::PreparedWeight(std::shared_ptr<Device> device, const rwkvrt_bk_w
     : device_(std::move(device)), rows_(desc.rows), cols_(desc.cols) {
   const int rc = device_->api().weight_prepare(device_->context(), &desc, &w_);
   if (rc != RWKVRT_BK_OK) {
-    const std::string what = std::string("weight_prepare of '") + (desc.name ? desc.name : "?") + "'";
+    const std::string what =
+        std::string("weight_prepare of '") + (desc.name ? desc.name : "?") + "'";
     device_->check(rc, what.c_str());
   }
 }
 
-PreparedWeight::~PreparedWeight() { release(); }
+PreparedWeight::~PreparedWeight() {
+  release();
+}
 
 void PreparedWeight::release() {
   if (w_) device_->api().weight_free(device_->context(), w_);
@@ -110,13 +115,17 @@ Stream::~Stream() {
   if (s_) api_->stream_free(s_);
 }
 
-void Stream::synchronize() { device_->check(api_->stream_synchronize(s_), "synchronize"); }
+void Stream::synchronize() {
+  device_->check(api_->stream_synchronize(s_), "synchronize");
+}
 
 bool Stream::can_capture() const {
   return api_->capture_begin && api_->capture_end && api_->graph_launch && api_->graph_free;
 }
 
-void Stream::capture_begin() { device_->check(api_->capture_begin(s_), "capture_begin"); }
+void Stream::capture_begin() {
+  device_->check(api_->capture_begin(s_), "capture_begin");
+}
 
 CapturedGraph Stream::capture_end() {
   rwkvrt_bk_graph* g = nullptr;
@@ -223,7 +232,9 @@ void Stream::token_shift(const rwkvrt_bk_token_shift_args& args) {
   device_->check(api_->token_shift(s_, &args), "token_shift");
 }
 
-void Stream::mix(const rwkvrt_bk_mix_args& args) { device_->check(api_->mix(s_, &args), "mix"); }
+void Stream::mix(const rwkvrt_bk_mix_args& args) {
+  device_->check(api_->mix(s_, &args), "mix");
+}
 
 void Stream::unary(rwkvrt_bk_unary op, const float* x, float* y, uint64_t n) {
   device_->check(api_->unary(s_, op, x, y, n), "unary");

@@ -50,9 +50,7 @@ class DeviceBuffer {
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
 
   void* get() const { return ptr_; }
-  float* f32(uint64_t offset_floats = 0) const {
-    return static_cast<float*>(ptr_) + offset_floats;
-  }
+  float* f32(uint64_t offset_floats = 0) const { return static_cast<float*>(ptr_) + offset_floats; }
   uint64_t bytes() const { return bytes_; }
 
  private:
@@ -135,8 +133,8 @@ class Stream {
   void copy(void* dst, const void* src, uint64_t bytes);
   void fill_zero(void* dst, uint64_t bytes);
 
-  void matmul(const float* x, uint64_t M, const PreparedWeight& w, float* y, bool accumulate = false,
-              uint64_t ldx = 0, uint64_t ldy = 0);
+  void matmul(const float* x, uint64_t M, const PreparedWeight& w, float* y,
+              bool accumulate = false, uint64_t ldx = 0, uint64_t ldy = 0);
   // y = act(x·Wᵀ + bias): bias [N] or null, act a rwkvrt_bk_unary or RWKVRT_BK_NO_ACTIVATION.
   // One op where the backend offers matmul_bias_act, else matmul, binary ADD and unary.
   void matmul_act(const float* x, uint64_t M, const PreparedWeight& w, float* y, const float* bias,

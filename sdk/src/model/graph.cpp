@@ -24,8 +24,8 @@ Workspace::Workspace(const std::shared_ptr<Device>& device, const ModelConfig& c
     : device_(device), rows_(rows), c_(c.n_embd), vocab_(c.n_vocab) {
   const uint64_t C = c.n_embd, A = c.n_att;
   uint64_t lora_width = 1;
-  for (uint64_t w : {uint64_t(c.d_mix) * 5, uint64_t(c.d_decay), uint64_t(c.d_w),
-                     uint64_t(c.d_a), uint64_t(c.d_v), uint64_t(c.d_g)})
+  for (uint64_t w : {uint64_t(c.d_mix) * 5, uint64_t(c.d_decay), uint64_t(c.d_w), uint64_t(c.d_a),
+                     uint64_t(c.d_v), uint64_t(c.d_g)})
     lora_width = std::max(lora_width, w);
   const uint64_t f = sizeof(float);
   x_ = DeviceBuffer(device, rows * C * f);

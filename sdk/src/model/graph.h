@@ -47,7 +47,7 @@ class Workspace {
   float* x() const { return x_.f32(); }
   float* xhat() const { return xhat_.f32(); }
   float* prev() const { return prev_.f32(); }
-  float* mixes() const { return mixes_.f32(); }        // [8][rows][C]
+  float* mixes() const { return mixes_.f32(); }                           // [8][rows][C]
   float* act(int i) const { return act_.f32(uint64_t(i) * rows_ * c_); }  // 12 slots
   // LoRA hidden states [rows][lora_width], kLoraSlots of them (independent chains side by side).
   float* lora(int slot = 0) const { return lora_.f32(uint64_t(slot) * rows_ * lora_width_); }
@@ -73,7 +73,7 @@ class Workspace {
 struct PassContext {
   Stream& s;
   Workspace& ws;
-  uint64_t B, T, M;  // M = B*T rows
+  uint64_t B, T, M;    // M = B*T rows
   void* const* bases;  // device array of B state blocks
 };
 

@@ -93,9 +93,9 @@ class GraphV7 final : public Graph {
     for (uint32_t i = 0; i < cfg_.n_layer; ++i) {
       const LayerV7& l = layers_[i];
       // --- time mix ---
-      s.norm_shift_mix({x, p.B, p.T, C, V(l.ln1_w), V(l.ln1_b), eps, state_at(p, i, 0), 6,
-                        V(l.att_mix), mixed},
-                       xhat, prev);
+      s.norm_shift_mix(
+          {x, p.B, p.T, C, V(l.ln1_w), V(l.ln1_b), eps, state_at(p, i, 0), 6, V(l.att_mix), mixed},
+          xhat, prev);
       const float *xr = mix_out(0), *xw = mix_out(1), *xk = mix_out(2), *xv = mix_out(3),
                   *xa = mix_out(4), *xg = mix_out(5);
       // The independent matmuls go in groups (one launch each in decode on a GPU), with their
@@ -110,15 +110,13 @@ class GraphV7 final : public Graph {
         s.matmul_group({Item{xw, M, &l.w1, hw, nullptr, RWKVRT_BK_TANH}, Item{xa, M, &l.a1, ha},
                         Item{xg, M, &l.g1, hg, nullptr, RWKVRT_BK_SIGMOID}});
         s.matmul_group({Item{hw, M, &l.w2, w, V(l.w0), RWKVRT_BK_V7_LOG_DECAY},
-                        Item{ha, M, &l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID},
-                        Item{hg, M, &l.g2, g}});
+                        Item{ha, M, &l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID}, Item{hg, M, &l.g2, g}});
       } else {
         s.matmul_group({Item{xw, M, &l.w1, hw, nullptr, RWKVRT_BK_TANH}, Item{xa, M, &l.a1, ha},
                         Item{xg, M, &l.g1, hg, nullptr, RWKVRT_BK_SIGMOID},
                         Item{xv, M, &l.v1, hv}});
         s.matmul_group({Item{hw, M, &l.w2, w, V(l.w0), RWKVRT_BK_V7_LOG_DECAY},
-                        Item{ha, M, &l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID},
-                        Item{hg, M, &l.g2, g},
+                        Item{ha, M, &l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID}, Item{hg, M, &l.g2, g},
                         Item{hv, M, &l.v2, t1, V(l.v0), RWKVRT_BK_SIGMOID}});
       }
       // Value residual: layer 0 defines v_first; later layers move v towards it.
@@ -137,8 +135,8 @@ class GraphV7 final : public Graph {
       s.matmul(y, M, l.Wo, x, /*accumulate=*/true);
 
       // --- channel mix ---
-      s.norm_shift_mix({x, p.B, p.T, C, V(l.ln2_w), V(l.ln2_b), eps,
-                        state_at(p, i, C + H * N * N), 1, V(l.ffn_mix), mixed},
+      s.norm_shift_mix({x, p.B, p.T, C, V(l.ln2_w), V(l.ln2_b), eps, state_at(p, i, C + H * N * N),
+                        1, V(l.ffn_mix), mixed},
                        xhat, prev);
       s.matmul_act(mixed, M, l.ffn_key, ws.hidden(), nullptr, RWKVRT_BK_RELU_SQUARE);
       s.matmul(ws.hidden(), M, l.ffn_value, x, /*accumulate=*/true);

@@ -12,12 +12,18 @@ namespace rwkvrt {
 
 const char* version_name(RwkvVersion v) {
   switch (v) {
-    case RwkvVersion::V4: return "4";
-    case RwkvVersion::V5_0: return "5.0";
-    case RwkvVersion::V5_1: return "5.1";
-    case RwkvVersion::V5_2: return "5.2";
-    case RwkvVersion::V6: return "6.0";
-    case RwkvVersion::V7: return "7.0";
+    case RwkvVersion::V4:
+      return "4";
+    case RwkvVersion::V5_0:
+      return "5.0";
+    case RwkvVersion::V5_1:
+      return "5.1";
+    case RwkvVersion::V5_2:
+      return "5.2";
+    case RwkvVersion::V6:
+      return "6.0";
+    case RwkvVersion::V7:
+      return "7.0";
   }
   return "?";
 }
@@ -130,10 +136,12 @@ uint32_t count_layers(const TensorSet& t) {
     const long i = std::strtol(p, &end, 10);
     if (end == p || *end != '.' || i < 0)
       fail(RWKVRT_ERR_FORMAT, "tensor name '{}' does not follow 'blocks.<layer>.'", x.name);
-    if (i >= long(kMaxLayers)) fail(RWKVRT_ERR_FORMAT, "tensor '{}': layer index too large", x.name);
+    if (i >= long(kMaxLayers))
+      fail(RWKVRT_ERR_FORMAT, "tensor '{}': layer index too large", x.name);
     max_index = std::max<int64_t>(max_index, i);
   }
-  if (max_index < 0) fail(RWKVRT_ERR_FORMAT, "no 'blocks.<layer>.*' tensors: not an RWKV checkpoint");
+  if (max_index < 0)
+    fail(RWKVRT_ERR_FORMAT, "no 'blocks.<layer>.*' tensors: not an RWKV checkpoint");
   return uint32_t(max_index + 1);
 }
 
@@ -212,7 +220,8 @@ ModelConfig detect_config(const TensorSet& t) {
            c.n_head, c.head_size, A, kMaxHeadSize);
   }
   if (c.version == RwkvVersion::V7 && A != C)
-    fail(RWKVRT_ERR_FORMAT, "RWKV-7 needs the attention width {} to equal the model width {}", A, C);
+    fail(RWKVRT_ERR_FORMAT, "RWKV-7 needs the attention width {} to equal the model width {}", A,
+         C);
   const int64_t H = c.n_head, N = c.head_size;
 
   // Shared tensors.
@@ -268,8 +277,8 @@ ModelConfig detect_config(const TensorSet& t) {
         break;
       }
       case RwkvVersion::V6: {
-        for (const char* m : {"time_maa_x", "time_maa_w", "time_maa_k", "time_maa_v", "time_maa_r",
-                              "time_maa_g"})
+        for (const char* m :
+             {"time_maa_x", "time_maa_w", "time_maa_k", "time_maa_v", "time_maa_r", "time_maa_g"})
           ck.vector(at + m, C);
         ck.shape(at + "time_maa_w1", {C, 5 * int64_t(c.d_mix)});
         ck.shape(at + "time_maa_w2", {5, c.d_mix, C});

@@ -19,16 +19,16 @@ inline bool is_v5(RwkvVersion v) {
 struct ModelConfig {
   RwkvVersion version = RwkvVersion::V7;
   uint32_t n_layer = 0;
-  uint32_t n_embd = 0;   // C
-  uint32_t n_att = 0;    // A
-  uint32_t n_ffn = 0;    // F
-  uint32_t n_head = 0;   // H (0 for v4)
+  uint32_t n_embd = 0;     // C
+  uint32_t n_att = 0;      // A
+  uint32_t n_ffn = 0;      // F
+  uint32_t n_head = 0;     // H (0 for v4)
   uint32_t head_size = 0;  // N (0 for v4)
   uint32_t n_vocab = 0;
   // LoRA ranks: v6 token-shift (d_mix) and decay (d_decay); v7 w, a, v, g.
   uint32_t d_mix = 0, d_decay = 0, d_w = 0, d_a = 0, d_v = 0, d_g = 0;
-  bool time_faaaa = false;     // bonus stored as time_faaaa (raw) rather than time_first
-  bool has_time_state = false; // v5/v6 initial states present
+  bool time_faaaa = false;      // bonus stored as time_faaaa (raw) rather than time_first
+  bool has_time_state = false;  // v5/v6 initial states present
   float layer_norm_eps = 1e-5f;
   float group_norm_eps = 64e-5f;
   DType matrix_dtype = DType::F32;  // dtype of the large matrices in the file

@@ -3,18 +3,23 @@
  *   FAKE_NAME        the backend's name
  *   FAKE_REASON      why it cannot run
  *   FAKE_TABLE_SIZE  the struct_size it reports: the whole table, the first revision's
- *                    (RWKVRT_BACKEND_V1_MIN_SIZE, which the host must accept), or less (refused). */
+ *                    (RWKVRT_BACKEND_V1_MIN_SIZE, which the host must accept), or less (refused).
+ */
 #include <stdio.h>
 #include <string.h>
 
 #include "rwkvrt/backend.h"
 
-static const char* last_error(void) { return ""; }
+static const char* last_error(void) {
+  return "";
+}
 static float probe(char* reason, size_t cap) {
   snprintf(reason, cap, "%s", FAKE_REASON);
   return 0.0f;
 }
-static int32_t device_count(void) { return 0; }
+static int32_t device_count(void) {
+  return 0;
+}
 
 static rwkvrt_backend_v1 table;
 
