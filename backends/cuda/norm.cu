@@ -4,6 +4,8 @@
 // cancels badly for residual streams whose mean is large against their spread), in fp32 with
 // tree reductions; the passes re-read the row from L1.  y may equal x: each element is read and
 // written by the same thread, after the reductions.
+#include <algorithm>
+
 #include "kernels.h"
 
 namespace rwkvrt::cuda {
@@ -100,15 +102,17 @@ bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
-// LayerNorm threads for a row of C floats (C/4 float4 when vectorised); norm_shift_mix uses the
-// same count so that its sums are the layer_norm kernel's, bit for bit.
+// LayerNorm threads for a row of C floats (C/4 float4 when vectorised).
 unsigned norm_threads(uint64_t work) {
   return work >= 1024 ? 256 : work >= 256 ? 128 : 64;
 }
 
 // norm_shift_mix for T = 1 (decode), one block per sequence: the row is normalised as
-// layer_norm_kernel<true> does (kept in dynamic shared memory), swapped with the shift state,
-// and mixed as mix_kernel<true> does, so the result equals the three separate kernels'.
+// layer_norm_kernel<true> does (kept in dynamic shared memory), swapped with the shift state, and
+// mixed as mix_kernel<true> does.  For few sequences the block is as wide as the row (one float4
+// per thread up to 1024 threads) to keep every load of the mixing phase in flight at once; the
+// sums' order then differs from layer_norm_kernel's (a few ulp, within the LayerNorm bound of
+// the op tests).
 // C % 4 == 0 and x, gamma, beta, mix, out 16-byte aligned; the state may sit anywhere.
 __global__ void norm_shift_mix_kernel(rwkvrt_bk_norm_shift_mix_args a) {
   extern __shared__ float4 h4[];  // the row, then its normalised values [C/4]
@@ -168,7 +172,15 @@ gpuError_t launch_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift
                      aligned16(a.out);
   if (fused) {
     const unsigned smem = unsigned(a.C * sizeof(float));
-    const GpuLaunch l = launch_on(s, dim3(unsigned(a.B)), dim3(norm_threads(a.C / 4)), smem);
+    // Few sequences (decode of one session): a row-wide block, so that the step's one or few
+    // blocks keep all their loads in flight.  Many (batched decode): the LayerNorm width, as the
+    // SMs are filled by the blocks anyway.
+    const uint64_t nv = a.C / 4;
+    const unsigned threads =
+        a.B < uint64_t(s->ctx->sm_count)
+            ? unsigned(std::min<uint64_t>(1024, std::max<uint64_t>(64, (nv + 31) / 32 * 32)))
+            : norm_threads(nv);
+    const GpuLaunch l = launch_on(s, dim3(unsigned(a.B)), dim3(threads), smem);
     return gpu_launch(l, norm_shift_mix_kernel, a);
   }
   // Prompts (T > 1) and unusual shapes: the three ops through scratch.
