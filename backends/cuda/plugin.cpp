@@ -333,14 +333,28 @@ int op_matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args* a) {
   return matmul(s, *a);
 }
 
+// Why a matmul with an epilogue cannot run (null when it can); *code gets the ABI code.  Shared
+// by matmul_bias_act and each item of matmul_group.
+const char* matmul_problem(const rwkvrt_bk_matmul_args& a, const float* bias, int32_t act,
+                           int* code) {
+  *code = RWKVRT_BK_INVALID;
+  if (!a.w || (a.M && (!a.x || !a.y))) return "null argument";
+  if ((a.ldx && a.ldx < a.w->cols) || (a.ldy && a.ldy < a.w->rows))
+    return "leading dimension smaller than the row";
+  if ((bias || act != RWKVRT_BK_NO_ACTIVATION) && a.accumulate)
+    return "accumulate must be 0 with an epilogue";
+  *code = RWKVRT_BK_UNSUPPORTED;
+  if (act < RWKVRT_BK_NO_ACTIVATION || act > RWKVRT_BK_V7_LOG_DECAY) return "unknown activation";
+  return nullptr;
+}
+
 int op_matmul_bias_act(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args* a, const float* bias,
                        int32_t act) {
   RWKVRT_OP_PROLOGUE(s, "matmul_bias_act");
-  if (!a || !a->w || (a->M && (!a->x || !a->y)))
-    return set_error(RWKVRT_BK_INVALID, "matmul_bias_act: null argument");
-  if (act < RWKVRT_BK_NO_ACTIVATION || act > RWKVRT_BK_V7_LOG_DECAY)
-    return set_error(RWKVRT_BK_UNSUPPORTED, "matmul_bias_act: unknown activation");
-  if (a->accumulate) return set_error(RWKVRT_BK_INVALID, "matmul_bias_act: accumulate must be 0");
+  if (!a) return set_error(RWKVRT_BK_INVALID, "matmul_bias_act: null argument");
+  int code = 0;
+  if (const char* problem = matmul_problem(*a, bias, act, &code))
+    return set_error(code, std::string("matmul_bias_act: ") + problem);
   return matmul(s, *a, bias, act);
 }
 
@@ -352,16 +366,9 @@ int op_matmul_group(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uin
   bool one_launch = true;
   for (uint32_t i = 0; i < n; ++i) {
     const rwkvrt_bk_matmul_args& a = items[i].args;
-    const std::string what = "matmul_group item " + std::to_string(i);
-    if (!a.w || (a.M && (!a.x || !a.y)))
-      return set_error(RWKVRT_BK_INVALID, what + ": null argument");
-    if (items[i].act < RWKVRT_BK_NO_ACTIVATION || items[i].act > RWKVRT_BK_V7_LOG_DECAY)
-      return set_error(RWKVRT_BK_UNSUPPORTED, what + ": unknown activation");
-    const bool epilogue = items[i].bias || items[i].act != RWKVRT_BK_NO_ACTIVATION;
-    if (epilogue && a.accumulate)
-      return set_error(RWKVRT_BK_INVALID, what + ": accumulate with an epilogue");
-    if ((a.ldx && a.ldx < a.w->cols) || (a.ldy && a.ldy < a.w->rows))
-      return set_error(RWKVRT_BK_INVALID, what + ": leading dimension smaller than the row");
+    int code = 0;
+    if (const char* problem = matmul_problem(a, items[i].bias, items[i].act, &code))
+      return set_error(code, "matmul_group item " + std::to_string(i) + ": " + problem);
     one_launch = one_launch && a.M >= 1 && a.M <= kGemvMaxRows && a.M == items[0].args.M;
   }
   if (one_launch) return check_op(s, launch_gemv_group(s, items, n), "matmul_group");
