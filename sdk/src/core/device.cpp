@@ -171,24 +171,25 @@ void Stream::matmul_act(const float* x, uint64_t M, const PreparedWeight& w, flo
   if (act != RWKVRT_BK_NO_ACTIVATION) unary(static_cast<rwkvrt_bk_unary>(act), y, y, M * w.rows());
 }
 
-void Stream::matmul_group(std::initializer_list<MatmulItem> items) {
-  if (items.size() <= RWKVRT_BK_MAX_GROUP && RWKVRT_BACKEND_V1_HAS(api_, matmul_group) &&
+void Stream::matmul_group(const MatmulItem* items, size_t count) {
+  if (count <= RWKVRT_BK_MAX_GROUP && RWKVRT_BACKEND_V1_HAS(api_, matmul_group) &&
       api_->matmul_group) {
     rwkvrt_bk_matmul_item raw[RWKVRT_BK_MAX_GROUP];
-    uint32_t n = 0;
-    for (const MatmulItem& it : items)
-      raw[n++] = {{it.x, it.M, 0, it.w->get(), it.y, 0, 0u}, it.bias, it.act};
-    device_->check(api_->matmul_group(s_, raw, n), "matmul_group");
+    for (size_t i = 0; i < count; ++i) {
+      const MatmulItem& it = items[i];
+      raw[i] = {{it.x, it.M, 0, it.w->get(), it.y, 0, 0u}, it.bias, it.act};
+    }
+    device_->check(api_->matmul_group(s_, raw, uint32_t(count)), "matmul_group");
     return;
   }
-  for (const MatmulItem& it : items) {
+  for (size_t i = 0; i < count; ++i) {
+    const MatmulItem& it = items[i];
     if (it.bias || it.act != RWKVRT_BK_NO_ACTIVATION)
       matmul_act(it.x, it.M, *it.w, it.y, it.bias, it.act);
     else
       matmul(it.x, it.M, *it.w, it.y);
   }
 }
-
 void Stream::norm_shift_mix(const rwkvrt_bk_norm_shift_mix_args& a, float* xhat, float* prev) {
   if (RWKVRT_BACKEND_V1_HAS(api_, norm_shift_mix) && api_->norm_shift_mix) {
     device_->check(api_->norm_shift_mix(s_, &a), "norm_shift_mix");

@@ -150,7 +150,10 @@ class Stream {
   };
   // Independent matmuls (no output overlaps another item's input or output; at most
   // RWKVRT_BK_MAX_GROUP) as one op where the backend offers matmul_group, else one op each.
-  void matmul_group(std::initializer_list<MatmulItem> items);
+  void matmul_group(const MatmulItem* items, size_t n);
+  void matmul_group(std::initializer_list<MatmulItem> items) {
+    matmul_group(items.begin(), items.size());
+  }
   // LayerNorm, token shift and mixes as one op where the backend offers norm_shift_mix, else as
   // the three ops through `xhat` and `prev` ([B·T][C] each, scratch of the caller).
   void norm_shift_mix(const rwkvrt_bk_norm_shift_mix_args& args, float* xhat, float* prev);

@@ -106,19 +106,16 @@ class GraphV7 final : public Graph {
       float *hw = ws.lora(0), *ha = ws.lora(1), *hg = ws.lora(2), *hv = ws.lora(3);
       using Item = Stream::MatmulItem;
       s.matmul_group({Item{xr, M, &l.Wr, r}, Item{xk, M, &l.Wk, k}, Item{xv, M, &l.Wv, v}});
-      if (i == 0) {
-        s.matmul_group({Item{xw, M, &l.w1, hw, nullptr, RWKVRT_BK_TANH}, Item{xa, M, &l.a1, ha},
-                        Item{xg, M, &l.g1, hg, nullptr, RWKVRT_BK_SIGMOID}});
-        s.matmul_group({Item{hw, M, &l.w2, w, V(l.w0), RWKVRT_BK_V7_LOG_DECAY},
-                        Item{ha, M, &l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID}, Item{hg, M, &l.g2, g}});
-      } else {
-        s.matmul_group({Item{xw, M, &l.w1, hw, nullptr, RWKVRT_BK_TANH}, Item{xa, M, &l.a1, ha},
-                        Item{xg, M, &l.g1, hg, nullptr, RWKVRT_BK_SIGMOID},
-                        Item{xv, M, &l.v1, hv}});
-        s.matmul_group({Item{hw, M, &l.w2, w, V(l.w0), RWKVRT_BK_V7_LOG_DECAY},
-                        Item{ha, M, &l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID}, Item{hg, M, &l.g2, g},
-                        Item{hv, M, &l.v2, t1, V(l.v0), RWKVRT_BK_SIGMOID}});
-      }
+      // Layer 0 has no value-residual LoRA: its groups stop before the v1/v2 items.
+      const size_t n_lora = i == 0 ? 3 : 4;
+      const Item down[] = {Item{xw, M, &l.w1, hw, nullptr, RWKVRT_BK_TANH}, Item{xa, M, &l.a1, ha},
+                           Item{xg, M, &l.g1, hg, nullptr, RWKVRT_BK_SIGMOID},
+                           Item{xv, M, &l.v1, hv}};
+      s.matmul_group(down, n_lora);
+      const Item up[] = {Item{hw, M, &l.w2, w, V(l.w0), RWKVRT_BK_V7_LOG_DECAY},
+                         Item{ha, M, &l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID}, Item{hg, M, &l.g2, g},
+                         Item{hv, M, &l.v2, t1, V(l.v0), RWKVRT_BK_SIGMOID}};
+      s.matmul_group(up, n_lora);
       // Value residual: layer 0 defines v_first; later layers move v towards it.
       if (i == 0) {
         s.copy(v_first, v, M * C * sizeof(float));
