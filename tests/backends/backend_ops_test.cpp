@@ -290,6 +290,21 @@ Floats decode(rwkvrt_bk_dtype t, const std::vector<uint8_t>& bytes, uint64_t n) 
   return out;
 }
 
+// A [N][K] matrix of `src` bytes (type `t`) prepared by the backend as `want`.
+PreparedWeight prepare(Runner& r, const char* name, rwkvrt_bk_dtype t,
+                       const std::vector<uint8_t>& src, uint64_t N, uint64_t K,
+                       rwkvrt_bk_dtype want = RWKVRT_BK_SAME) {
+  rwkvrt_bk_weight_desc desc{};
+  desc.struct_size = sizeof(desc);
+  desc.name = name;
+  desc.rows = N;
+  desc.cols = K;
+  desc.src_dtype = t;
+  desc.src = src.data();
+  desc.want_dtype = want;
+  return PreparedWeight(r.device(), desc);
+}
+
 struct MatmulCase {
   rwkvrt_bk_dtype src;
   rwkvrt_bk_dtype want;
@@ -304,15 +319,7 @@ void check_matmul(Runner& r, Random& rnd, const MatmulCase& c, const std::vector
   const std::string name = std::string(dtype_name(c.src)) + "→" + dtype_name(c.want) +
                            " K=" + std::to_string(K) + " N=" + std::to_string(N);
   const std::vector<uint8_t> src = encode(c.src, rnd.normal(N * K, 0.0f, 0.5f));
-  rwkvrt_bk_weight_desc desc{};
-  desc.struct_size = sizeof(desc);
-  desc.name = name.c_str();
-  desc.rows = N;
-  desc.cols = K;
-  desc.src_dtype = c.src;
-  desc.src = src.data();
-  desc.want_dtype = c.want;
-  const PreparedWeight w(r.device(), desc);
+  const PreparedWeight w = prepare(r, name.c_str(), c.src, src, N, K, c.want);
   const rwkvrt_bk_weight_info info = w.info();
   EXPECT_EQ(info.dtype, c.want == RWKVRT_BK_SAME ? c.src : c.want) << name;
   EXPECT_GT(info.bytes, 0u) << name;
@@ -364,15 +371,7 @@ TEST_F(BackendOps, MatmulWithEpilogue) {
       const uint64_t K = 77, N = 45;
       // Small weights keep the sums O(1), where every activation is far from flat.
       const std::vector<uint8_t> src = encode(t, rnd.normal(N * K, 0.0f, 0.1f));
-      rwkvrt_bk_weight_desc desc{};
-      desc.struct_size = sizeof(desc);
-      desc.name = "epilogue";
-      desc.rows = N;
-      desc.cols = K;
-      desc.src_dtype = t;
-      desc.src = src.data();
-      desc.want_dtype = RWKVRT_BK_SAME;
-      const PreparedWeight w(r.device(), desc);
+      const PreparedWeight w = prepare(r, "epilogue", t, src, N, K);
       const Floats wf = decode(t, src, N * K);
       const reference::DenseWeight ref_w{wf.data(), N, K};
       const Floats bias = rnd.normal(N);
@@ -434,15 +433,7 @@ TEST_F(BackendOps, MatmulGroup) {
     std::vector<DeviceBuffer> dbias;
     for (const Spec& sp : specs) {
       srcs.push_back(encode(sp.t, rnd.normal(sp.N * sp.K, 0.0f, 0.1f)));
-      rwkvrt_bk_weight_desc desc{};
-      desc.struct_size = sizeof(desc);
-      desc.name = "group item";
-      desc.rows = sp.N;
-      desc.cols = sp.K;
-      desc.src_dtype = sp.t;
-      desc.src = srcs.back().data();
-      desc.want_dtype = RWKVRT_BK_SAME;
-      ws.emplace_back(r.device(), desc);
+      ws.push_back(prepare(r, "group item", sp.t, srcs.back(), sp.N, sp.K));
       wfs.push_back(decode(sp.t, srcs.back(), sp.N * sp.K));
       biases.push_back(rnd.normal(sp.N));
       dbias.push_back(r.upload(biases.back()));
