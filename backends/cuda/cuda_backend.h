@@ -95,6 +95,9 @@ struct rwkvrt_bk_weight {
   void* data = nullptr;
   float2* scales = nullptr;  // Codes only
   uint64_t bytes = 0;
+  // RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS was asked for: GEMMs (M > kGemvMaxRows) on f16/bf16
+  // weights and block codes round the activations and run one tensor-core pass.
+  bool round_activations = false;
 };
 
 struct rwkvrt_bk_graph {

@@ -33,6 +33,7 @@ using gpu_bf16 = __hip_bfloat16;
 #define gpuSuccess hipSuccess
 #define gpuErrorNotReady hipErrorNotReady
 #define gpuErrorMemoryAllocation hipErrorOutOfMemory
+#define gpuErrorInvalidValue hipErrorInvalidValue
 #define gpuErrorInsufficientDriver hipErrorInsufficientDriver
 #define gpuErrorNoDevice hipErrorNoDevice
 #define gpuGetErrorString hipGetErrorString
@@ -90,6 +91,7 @@ using gpu_bf16 = __nv_bfloat16;
 #define gpuSuccess cudaSuccess
 #define gpuErrorNotReady cudaErrorNotReady
 #define gpuErrorMemoryAllocation cudaErrorMemoryAllocation
+#define gpuErrorInvalidValue cudaErrorInvalidValue
 #define gpuErrorInsufficientDriver cudaErrorInsufficientDriver
 #define gpuErrorNoDevice cudaErrorNoDevice
 #define gpuGetErrorString cudaGetErrorString

@@ -59,6 +59,9 @@ gpuError_t launch_bias_act(const rwkvrt_bk_stream* s, float* y, uint64_t M, uint
                            uint64_t ldy, const float* bias, int32_t act);
 gpuError_t launch_binary(const rwkvrt_bk_stream* s, rwkvrt_bk_binary op, const float* a,
                          const float* b, float* y, uint64_t M, uint64_t C, bool b_is_row);
+// out = v + (v_first − v)·gate over n floats (the v7 value residual, as the mix op computes it).
+gpuError_t launch_value_residual(const rwkvrt_bk_stream* s, const float* v, const float* v_first,
+                                 const float* gate, float* out, uint64_t n);
 gpuError_t launch_layer_norm(const rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args& a);
 gpuError_t launch_group_norm(const rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args& a);
 gpuError_t launch_token_shift(const rwkvrt_bk_stream* s, const rwkvrt_bk_token_shift_args& a);
@@ -71,6 +74,9 @@ gpuError_t launch_mix(const rwkvrt_bk_stream* s, const rwkvrt_bk_mix_args& a);
 gpuError_t launch_wkv4(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv4_args& a);
 gpuError_t launch_wkv5(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv5_args& a);
 gpuError_t launch_wkv7(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a);
+// v7_key_prep, the value residual and wkv7 as one op: one kernel for T = 1 (the step kernel
+// computing κ, k̃ and v' itself), else the three, κ through scratch.
+gpuError_t launch_v7_wkv(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args& a);
 gpuError_t launch_v7_key_prep(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_key_args& a);
 gpuError_t launch_v7_bonus(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_bonus_args& a);
 // GroupNorm + bonus + gate, one warp per (row, head).

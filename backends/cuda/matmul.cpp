@@ -15,7 +15,10 @@
 //                               f16 terms within 2^-22 (values beyond ±65504 saturate), bf16
 //                               within 2^-16 relative per activation.
 //   F16/BF16, M ≥ fast (opt-in) one GEMM on activations rounded to the weight type, for speed:
-//                               RWKVRT_CUDA_FAST_GEMM_ROWS=256 enables it from 256 rows.
+//                               for every GEMM of a weight prepared with
+//                               RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS (the SDK's "fast" matmul
+//                               precision); RWKVRT_CUDA_FAST_GEMM_ROWS=256 enables it from 256
+//                               rows for every weight.
 //                               Relative error about u/√3 with u = 2^-11 (f16) or 2^-8 (bf16);
 //                               docs/CUDA.md gives the measured figures.
 //   Codes (block types), M > 8  rows decoded in panels into scratch as fp32, then SGEMM: exact
@@ -55,6 +58,11 @@ class Carver {
   uint64_t sizes_[4] = {};
   int n_ = 0;
 };
+
+// Rows from which a GEMM on `w` rounds its activations (see the table above).
+uint64_t rounding_rows(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w) {
+  return w->round_activations ? kGemvMaxRows + 1 : s->ctx->fast_gemm_rows;
+}
 
 int blas_failed(rwkvrt_bk_stream* s, int status, const char* what) {
   abandon_capture(s);  // a failed call inside a capture leaves it unusable
@@ -154,7 +162,7 @@ int dense_f32(rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const rwkvrt_bk_ma
 int codes(rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const rwkvrt_bk_matmul_args& a,
           uint64_t ldx, uint64_t ldy) {
   const uint64_t M = a.M, N = w->rows, K = w->cols;
-  const bool fast = M >= s->ctx->fast_gemm_rows;
+  const bool fast = M >= rounding_rows(s, w);
   const uint64_t elem = fast ? 2 : 4;
   uint64_t np = std::max<uint64_t>(64, kPanelBudget / (K * elem));
   np = std::min(N, np / 64 * 64);
@@ -198,7 +206,7 @@ int gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, uint64_t ldx, uint
       return dense_f32(s, w, a, ldx, ldy);
     case WeightStorage::F16:
     case WeightStorage::BF16:
-      if (a.M >= s->ctx->fast_gemm_rows) return dense_fast(s, w, a, ldx, ldy);
+      if (a.M >= rounding_rows(s, w)) return dense_fast(s, w, a, ldx, ldy);
       return a.M >= kLargeRows ? dense_split_large(s, w, a, ldx, ldy)
                                : dense_split(s, w, a, ldx, ldy);
     case WeightStorage::Codes:

@@ -78,6 +78,16 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// v7 value residual, element-wise: out = v + (v_first − v)·gate, with the mix op's arithmetic.
+__global__ void __launch_bounds__(kThreads)
+    value_residual_kernel(const float* v, const float* v_first, const float* gate, float* out,
+                          uint64_t n) {
+  gpu_kernel_start();
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += uint64_t(gridDim.x) * blockDim.x)
+    out[i] = fmaf(v_first[i] - v[i], gate[i], v[i]);
+}
+
 // Flat form for rows too short to give a block work: element i of the M·C matrix.
 __global__ void __launch_bounds__(kThreads)
     binary_flat_kernel(rwkvrt_bk_binary op, const float* a, const float* b, float* y, uint64_t n,
@@ -137,6 +147,13 @@ gpuError_t launch_binary(const rwkvrt_bk_stream* s, rwkvrt_bk_binary op, const f
   const GpuLaunch l = launch_on(s, dim3(unsigned(M)), dim3(threads_for(vec ? C / 4 : C)));
   return vec ? gpu_launch(l, binary_kernel<true>, op, a, b, y, uint32_t(C), b_is_row ? 1u : 0u)
              : gpu_launch(l, binary_kernel<false>, op, a, b, y, uint32_t(C), b_is_row ? 1u : 0u);
+}
+
+gpuError_t launch_value_residual(const rwkvrt_bk_stream* s, const float* v, const float* v_first,
+                                 const float* gate, float* out, uint64_t n) {
+  if (n == 0) return gpuSuccess;
+  const GpuLaunch l = launch_on(s, dim3(blocks_for(n, kThreads)), dim3(kThreads));
+  return gpu_launch(l, value_residual_kernel, v, v_first, gate, out, n);
 }
 
 gpuError_t launch_gather_rows(const rwkvrt_bk_stream* s, const float* table, uint64_t C,

@@ -12,6 +12,7 @@
 // leading dimension tensor cores want); codes [N][K] and scales [N][K/32] (K % 32 == 0).
 #include "weights.h"
 
+#include <cstddef>
 #include <cstring>
 #include <new>
 #include <string>
@@ -200,6 +201,15 @@ int weight_prepare(rwkvrt_bk_context* ctx, const rwkvrt_bk_weight_desc& d, rwkvr
                                             "': block types need a column count that is a "
                                             "multiple of 32, got " +
                                             std::to_string(d.cols));
+  // matmul_precision was appended in revision 2 of the ABI: older hosts pass shorter descriptors.
+  const uint32_t precision =
+      d.struct_size >= offsetof(rwkvrt_bk_weight_desc, matmul_precision) + sizeof(uint32_t)
+          ? d.matmul_precision
+          : uint32_t(RWKVRT_BK_MATMUL_EXACT);
+  if (precision != RWKVRT_BK_MATMUL_EXACT &&
+      d.matmul_precision != RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS)
+    return set_error(RWKVRT_BK_INVALID, "weight '" + name + "': unknown matmul precision " +
+                                            std::to_string(precision));
   if (d.rows > (uint64_t(1) << 31) || d.cols > (uint64_t(1) << 31))
     return set_error(RWKVRT_BK_UNSUPPORTED, "weight '" + name + "' is too large for cuBLAS");
   const gpuError_t e = use_device(ctx->device);
@@ -212,6 +222,7 @@ int weight_prepare(rwkvrt_bk_context* ctx, const rwkvrt_bk_weight_desc& d, rwkvr
   w->storage = storage_of(stored);
   w->rows = d.rows;
   w->cols = d.cols;
+  w->round_activations = precision == RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS;
   int rc = RWKVRT_BK_OUT_OF_MEMORY;
   try {
     rc = w->storage == WeightStorage::Codes ? prepare_codes(d, w) : prepare_dense(d, w);

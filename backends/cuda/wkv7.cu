@@ -28,6 +28,14 @@ struct Wkv7Params {
   float* y;
   void* const* bases;
   uint64_t offset;
+  // The fused step (v7_wkv) only: k is the raw key, and κ, k̃ and the value residual are
+  // computed in the kernel from these.
+  const float* k_k = nullptr;
+  const float* k_a = nullptr;
+  const float* v_first = nullptr;  // or null: no value residual
+  const float* v_gate = nullptr;
+  float* ktilde_out = nullptr;
+  float* v_out = nullptr;
 };
 
 enum : int { kR, kW, kK, kKappa, kA, kV, kVectors };
@@ -187,7 +195,12 @@ __global__ void __launch_bounds__(Wkv7Shape<N, SPLIT>::kThreads, Wkv7Shape<N, SP
 // that each of a row's load instructions covers contiguous bytes; the per-head vectors are read
 // straight from global memory (the rows of a head share them through L1).  Rows are numbered
 // across (sequence, head, row); a whole row's lanes always sit in one warp.
-template <int N>
+//
+// kPrep (the fused v7_wkv op): p.k is the raw key; each row's lanes compute the head's
+// ‖k⊙k_k‖ (a reduction over their P lanes), then κ = k⊙k_k / ‖k⊙k_k‖ and k̃ = k⊙(1 + (a − 1)⊙k_a)
+// as v7_key_prep does, and v' = v + (v_first − v)⊙v_gate as the mix op does; row 0 of each head
+// writes k̃, lane 0 of each row writes its v'.  That saves the two kernels before the WKV.
+template <int N, bool kPrep>
 __global__ void __launch_bounds__(256, 4) wkv7_step_kernel(Wkv7Params p) {
   constexpr int P = N / 4 < 8 ? N / 4 : 8;
   constexpr int G = N / (4 * P);
@@ -221,20 +234,55 @@ __global__ void __launch_bounds__(256, 4) wkv7_step_kernel(Wkv7Params p) {
     return valid ? *reinterpret_cast<const float4*>(base + o + g * 4 * P + 4 * lane)
                  : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   };
+  // The per-head vectors k_k, k_a ([C], no sequence offset).
+  auto head4 = [&](const float* base, int g) {
+    return *reinterpret_cast<const float4*>(base + h * N + g * 4 * P + 4 * lane);
+  };
+  float norm = 1.0f;  // kPrep: max(‖k⊙k_k‖, 1e-12) of the head
+  if (kPrep) {
+    float n2 = 0.0f;
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      const float4 k = vec4(p.k, g), kk = head4(p.k_k, g);
+      const float4 x = make_float4(k.x * kk.x, k.y * kk.y, k.z * kk.z, k.w * kk.w);
+      n2 = fmaf(x.x, x.x, fmaf(x.y, x.y, fmaf(x.z, x.z, fmaf(x.w, x.w, n2))));
+    }
+#pragma unroll
+    for (int m = 1; m < P; m <<= 1) n2 += gpu_shfl_xor(n2, m);
+    norm = fmaxf(sqrtf(n2), 1e-12f);
+  }
+  // κ of keys g·4P + 4·lane …: read (wkv7) or computed from k and k_k (kPrep).
+  auto kappa4 = [&](int g) {
+    if (!kPrep) return vec4(p.kappa, g);
+    const float4 k = vec4(p.k, g), kk = head4(p.k_k, g);
+    return make_float4((k.x * kk.x) / norm, (k.y * kk.y) / norm, (k.z * kk.z) / norm,
+                       (k.w * kk.w) / norm);
+  };
   float sk = 0.0f;
 #pragma unroll
   for (int g = 0; g < G; ++g) {
-    const float4 c = vec4(p.kappa, g);
+    const float4 c = kappa4(g);
     sk = fmaf(s[g].x, c.x, fmaf(s[g].y, c.y, fmaf(s[g].z, c.z, fmaf(s[g].w, c.w, sk))));
   }
 #pragma unroll
   for (int m = 1; m < P; m <<= 1) sk += gpu_shfl_xor(sk, m);
-  const float vi = valid ? p.v[o + i] : 0.0f;
+  float vi = valid ? p.v[o + i] : 0.0f;
+  if (kPrep && valid && p.v_first) {
+    vi = fmaf(p.v_first[o + i] - vi, p.v_gate[o + i], vi);
+    if (lane == 0) p.v_out[o + i] = vi;
+  }
   float y = 0.0f;
 #pragma unroll
   for (int g = 0; g < G; ++g) {
-    const float4 c = vec4(p.kappa, g), a = vec4(p.a, g), k = vec4(p.k, g), r = vec4(p.r, g),
-                 l = vec4(p.log_decay, g);
+    const float4 c = kappa4(g), a = vec4(p.a, g), r = vec4(p.r, g), l = vec4(p.log_decay, g);
+    float4 k = vec4(p.k, g);
+    if (kPrep) {
+      const float4 ka = head4(p.k_a, g);
+      k = make_float4(k.x * (1.0f + (a.x - 1.0f) * ka.x), k.y * (1.0f + (a.y - 1.0f) * ka.y),
+                      k.z * (1.0f + (a.z - 1.0f) * ka.z), k.w * (1.0f + (a.w - 1.0f) * ka.w));
+      if (valid && i == 0)
+        *reinterpret_cast<float4*>(p.ktilde_out + o + g * 4 * P + 4 * lane) = k;
+    }
     float4& t = s[g];
     t.x = fmaf(t.x, expf(l.x), fmaf(-sk, c.x * a.x, vi * k.x));
     t.y = fmaf(t.y, expf(l.y), fmaf(-sk, c.y * a.y, vi * k.y));
@@ -260,19 +308,43 @@ __global__ void __launch_bounds__(256, 4) wkv7_step_kernel(Wkv7Params p) {
   }
 }
 
-template <int N>
+template <int N, bool kPrep>
 gpuError_t launch_step(const rwkvrt_bk_stream* s, const Wkv7Params& p) {
   constexpr uint64_t kThreads = 256, kLanes = N / 4 < 8 ? N / 4 : 8;
   const uint64_t threads = p.B * p.H * N * kLanes;
   const dim3 grid(unsigned((threads + kThreads - 1) / kThreads));
-  return gpu_launch(launch_on(s, grid, dim3(unsigned(kThreads))), wkv7_step_kernel<N>, p);
+  return gpu_launch(launch_on(s, grid, dim3(unsigned(kThreads))), wkv7_step_kernel<N, kPrep>, p);
+}
+
+template <bool kPrep>
+gpuError_t launch_step_head_size(const rwkvrt_bk_stream* s, const Wkv7Params& p, uint64_t N) {
+  switch (N) {
+    case 16:
+      return launch_step<16, kPrep>(s, p);
+    case 32:
+      return launch_step<32, kPrep>(s, p);
+    case 64:
+      return launch_step<64, kPrep>(s, p);
+    case 128:
+      return launch_step<128, kPrep>(s, p);
+    default:
+      return gpuErrorInvalidValue;  // callers check step_supported first
+  }
+}
+
+bool aligned16(const float* v) {
+  return reinterpret_cast<uintptr_t>(v) % 16 == 0;
 }
 
 // The step kernel reads the vectors with 16-byte loads.
 bool vectors_aligned(const Wkv7Params& p) {
   for (const float* v : {p.r, p.log_decay, p.k, p.v, p.kappa, p.a})
-    if (reinterpret_cast<uintptr_t>(v) % 16 != 0) return false;
+    if (!aligned16(v)) return false;
   return true;
+}
+
+bool step_head_size(uint64_t N) {
+  return N == 16 || N == 32 || N == 64 || N == 128;
 }
 
 // Any head size: thread i owns value row i of the state, kept in global memory.
@@ -320,22 +392,11 @@ gpuError_t launch_head_size(const rwkvrt_bk_stream* s, const Wkv7Params& p) {
 
 gpuError_t launch_wkv7(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a) {
   if (a.B == 0 || a.T == 0 || a.H == 0) return gpuSuccess;
-  const Wkv7Params p{a.B, a.T,     a.H, a.r, a.log_decay,   a.k,
-                     a.v, a.kappa, a.a, a.y, a.state.bases, a.state.offset};
-  if (a.T == 1 && p.B * p.H >= s->ctx->wkv7_step_min_heads && vectors_aligned(p)) {
-    switch (a.N) {
-      case 16:
-        return launch_step<16>(s, p);
-      case 32:
-        return launch_step<32>(s, p);
-      case 64:
-        return launch_step<64>(s, p);
-      case 128:
-        return launch_step<128>(s, p);
-      default:
-        break;
-    }
-  }
+  Wkv7Params p{a.B, a.T,     a.H, a.r, a.log_decay,   a.k,
+               a.v, a.kappa, a.a, a.y, a.state.bases, a.state.offset};
+  if (a.T == 1 && p.B * p.H >= s->ctx->wkv7_step_min_heads && vectors_aligned(p) &&
+      step_head_size(a.N))
+    return launch_step_head_size<false>(s, p, a.N);
   switch (a.N) {
     case 16:
       return launch_split<16, 1>(s, p);
@@ -349,6 +410,39 @@ gpuError_t launch_wkv7(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a) 
       return gpu_launch(launch_on(s, dim3(unsigned(a.B * a.H)), dim3(unsigned(a.N))),
                         wkv7_plain_kernel, p, uint32_t(a.N));
   }
+}
+
+gpuError_t launch_v7_wkv(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args& a) {
+  if (a.B == 0 || a.T == 0 || a.H == 0) return gpuSuccess;
+  const uint64_t M = a.B * a.T, C = a.H * a.N;
+  bool fused = a.T == 1 && a.B * a.H >= s->ctx->wkv7_step_min_heads && step_head_size(a.N);
+  for (const float* v : {a.r, a.log_decay, a.k, a.v, a.a, a.k_k, a.k_a,
+                         static_cast<const float*>(a.ktilde)})
+    fused = fused && aligned16(v);
+  if (fused) {
+    Wkv7Params p{a.B, a.T, a.H, a.r, a.log_decay, a.k, a.v, nullptr, a.a, a.y, a.state.bases,
+                 a.state.offset};
+    p.k_k = a.k_k;
+    p.k_a = a.k_a;
+    p.v_first = a.v_first;
+    p.v_gate = a.v_gate;
+    p.ktilde_out = a.ktilde;
+    p.v_out = a.v_out;
+    return launch_step_head_size<true>(s, p, a.N);
+  }
+  // Prompts (and unaligned vectors): the three ops, κ through scratch.
+  float* kappa = static_cast<float*>(s->scratch.get(M * C * sizeof(float)));
+  if (!kappa) return gpuErrorMemoryAllocation;
+  gpuError_t e = launch_v7_key_prep(s, {M, a.H, a.N, a.k, a.a, a.k_k, a.k_a, kappa, a.ktilde});
+  if (e != gpuSuccess) return e;
+  const float* v = a.v;
+  if (a.v_first) {
+    e = launch_value_residual(s, a.v, a.v_first, a.v_gate, a.v_out, M * C);
+    if (e != gpuSuccess) return e;
+    v = a.v_out;
+  }
+  return launch_wkv7(s, {a.B, a.T, a.H, a.N, a.r, a.log_decay, a.ktilde, v, kappa, a.a, a.y,
+                         a.state});
 }
 
 }  // namespace rwkvrt::cuda

@@ -20,12 +20,16 @@ struct ModelOptions {
   int device = 0;
   int threads = 0;
   std::string weights = "auto";  // auto, f32, bf16, f16
+  std::string matmul = "exact";  // exact, fast
   float group_norm_eps = 0.0f;
   bool quiet = false;
 };
 
-// Adds --backend, --device, --threads, --weights, --gn-eps, --quiet to `cmd` (not the model path).
+// Adds --backend, --device, --threads, --weights, --matmul, --gn-eps, --quiet to `cmd` (not the model path).
 void add_model_options(CLI::App* cmd, ModelOptions& o);
+// --matmul exact|fast, and its value as the backend's precision.
+void add_matmul_option(CLI::App* cmd, std::string& matmul);
+rwkvrt_bk_matmul_precision matmul_precision(const std::string& matmul);
 // Converts the options; throws Error(INVALID_ARGUMENT) for a bad --weights value.
 LoadOptions load_options(const ModelOptions& o);
 // A progress bar on stderr, or an empty function when quiet or stderr is not a terminal;

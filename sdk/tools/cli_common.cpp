@@ -13,6 +13,21 @@
 
 namespace rwkvrt::cli {
 
+void add_matmul_option(CLI::App* cmd, std::string& matmul) {
+  cmd->add_option("--matmul", matmul,
+                  "Matmul precision: exact (fp32 activations: prompts give the logits of token-"
+                  "by-token decoding) or fast (GPU: large matmuls round activations to the "
+                  "f16/bf16 weight type for one tensor-core pass; see docs/CUDA.md)")
+      ->check(CLI::IsMember({"exact", "fast"}))
+      ->capture_default_str();
+}
+
+rwkvrt_bk_matmul_precision matmul_precision(const std::string& matmul) {
+  if (matmul == "exact") return RWKVRT_BK_MATMUL_EXACT;
+  if (matmul == "fast") return RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS;
+  fail(RWKVRT_ERR_INVALID_ARGUMENT, "--matmul {} is not one of exact, fast", matmul);
+}
+
 void add_model_options(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("--backend", o.backend,
                   "Backend to run on: auto (the best available), cpu, cuda, ... "
@@ -24,6 +39,7 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
                   "Precision to keep the matrices in: auto (as in the file), f32, bf16, f16")
       ->check(CLI::IsMember({"auto", "f32", "bf16", "f16"}))
       ->capture_default_str();
+  add_matmul_option(cmd, o.matmul);
   cmd->add_option("--gn-eps", o.group_norm_eps,
                   "GroupNorm eps of v5-v7 models (0 = the file format's default: 64e-5 for "
                   "official checkpoints, 1e-5 for rwkv.cpp files)");
@@ -40,6 +56,7 @@ LoadOptions load_options(const ModelOptions& o) {
   else if (o.weights == "f16") l.weight_dtype = RWKVRT_BK_F16;
   else if (o.weights == "auto") l.weight_dtype = RWKVRT_BK_SAME;
   else fail(RWKVRT_ERR_INVALID_ARGUMENT, "--weights {} is not one of auto, f32, bf16, f16", o.weights);
+  l.matmul_precision = matmul_precision(o.matmul);
   l.group_norm_eps = o.group_norm_eps;
   return l;
 }

@@ -91,6 +91,7 @@ sdk::Model load_text_model(const TextModelOptions& o) {
     params.weights(RWKVRT_WEIGHTS_F16);
   else
     params.weights(RWKVRT_WEIGHTS_AUTO);
+  params.matmul_precision(o.model.matmul == "fast" ? RWKVRT_MATMUL_FAST : RWKVRT_MATMUL_EXACT);
   if (!o.tokenizer_path.empty()) params.tokenizer_path(o.tokenizer_path);
   if (auto bar = progress_bar(o.model.quiet)) {
     params.progress([bar](float fraction, std::string_view stage) {

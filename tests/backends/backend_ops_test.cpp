@@ -993,6 +993,52 @@ TEST_F(BackendOps, V7KeyPrep) {
   });
 }
 
+// Key preparation, value residual and WKV-7 as one op (CUDA: one kernel for T = 1 and head
+// sizes 16/32/64/128, the separate kernels otherwise; the CPU through the core's fallback),
+// against the reference's v7_key_prep, v + (v_first − v)·gate and wkv7 in sequence.
+TEST_F(BackendOps, V7Wkv) {
+  for_each_backend([](Runner& r, Random& rnd) {
+    for (const HeadShape& hs : kHeads)
+      for (uint64_t B : {1, 3})
+        for (uint64_t T : {1, 5})
+          for (bool residual : {false, true}) {
+            const uint64_t H = hs.H, N = hs.N, C = H * N, M = B * T;
+            const std::string what = "v7_wkv" + heads_name(hs) + " B=" + std::to_string(B) +
+                                     " T=" + std::to_string(T) +
+                                     (residual ? " with value residual" : "");
+            const Wkv7Inputs in = wkv7_inputs(rnd, M, H, N);  // .kappa unused: k is raw here
+            const Floats k_k = rnd.normal(C, 1.0f, 0.3f), k_a = rnd.normal(C, 1.0f, 0.3f),
+                         v_first = rnd.normal(M * C), gate = rnd.uniform(M * C, 0.0f, 1.0f);
+            States states(r, per_sequence(rnd, B, H * N * N, -0.5f, 0.5f));
+            Floats kappa(M * C), ktilde(M * C), v_used = in.v, want(M * C);
+            reference::v7_key_prep({M, H, N, in.k.data(), in.a.data(), k_k.data(), k_a.data(),
+                                    kappa.data(), ktilde.data()});
+            if (residual)
+              for (uint64_t i = 0; i < M * C; ++i)
+                v_used[i] = std::fmaf(v_first[i] - in.v[i], gate[i], in.v[i]);
+            reference::wkv7({B, T, H, N, in.r.data(), in.log_decay.data(), ktilde.data(),
+                             v_used.data(), kappa.data(), in.a.data(), want.data(),
+                             states.host_ref()});
+            const DeviceBuffer dr = r.upload(in.r), dl = r.upload(in.log_decay),
+                               dk = r.upload(in.k), dv = r.upload(in.v), da = r.upload(in.a),
+                               dkk = r.upload(k_k), dka = r.upload(k_a), dvf = r.upload(v_first),
+                               dg = r.upload(gate), dkt = r.poisoned(M * C),
+                               dvo = r.poisoned(M * C), dy = r.poisoned(M * C),
+                               dkap = r.poisoned(M * C);
+            r.stream().v7_wkv({B, T, H, N, dr.f32(), dl.f32(), dk.f32(), dv.f32(), da.f32(),
+                               dkk.f32(), dka.f32(), residual ? dvf.f32() : nullptr,
+                               residual ? dg.f32() : nullptr, dkt.f32(),
+                               residual ? dvo.f32() : nullptr, dy.f32(), states.device_ref()},
+                              dkap.f32());
+            // κ carries a norm (a reduction) into the recurrence.
+            expect_close(r.download(dy, M * C), want, kRecurrence, what + " y");
+            states.expect_matches_reference(kRecurrence, what);
+            expect_close(r.download(dkt, M * C), ktilde, kFewUlp, what + " ktilde");
+            if (residual) expect_close(r.download(dvo, M * C), v_used, kFewUlp, what + " v'");
+          }
+  });
+}
+
 TEST_F(BackendOps, V7Bonus) {
   for_each_backend([](Runner& r, Random& rnd) {
     for (const HeadShape& hs : kHeads)

@@ -9,7 +9,7 @@
 
 #include "rwkvrt/rwkvrt.h"
 
-/* v1 layouts are frozen: fields may only be appended.  These fail to compile if one moves. */
+/* Layouts are frozen: fields may only be appended: fields may only be appended.  These fail to compile if one moves. */
 _Static_assert(offsetof(rwkvrt_model_params, struct_size) == 0, "params layout");
 _Static_assert(offsetof(rwkvrt_model_params, backend) == 8, "params layout");
 _Static_assert(offsetof(rwkvrt_model_params, device) == 16, "params layout");
@@ -19,7 +19,8 @@ _Static_assert(offsetof(rwkvrt_model_params, group_norm_eps) == 28, "params layo
 _Static_assert(offsetof(rwkvrt_model_params, progress) == 32, "params layout");
 _Static_assert(offsetof(rwkvrt_model_params, progress_user_data) == 40, "params layout");
 _Static_assert(offsetof(rwkvrt_model_params, tokenizer_path) == 48, "params layout");
-_Static_assert(sizeof(rwkvrt_model_params) == 56, "params layout");
+_Static_assert(offsetof(rwkvrt_model_params, matmul_precision) == 56, "params layout (ABI 2)");
+_Static_assert(sizeof(rwkvrt_model_params) == 64, "params layout");
 _Static_assert(offsetof(rwkvrt_sampling_params, seed) == 48, "sampling_params layout");
 _Static_assert(sizeof(rwkvrt_sampling_params) == 96, "sampling_params layout");
 _Static_assert(sizeof(rwkvrt_generate_params) == 32, "generate_params layout");
@@ -158,7 +159,17 @@ static void test_model_and_session(void) {
   CHECK_STATUS(rwkvrt_model_load(model_path(), &params, &model), RWKVRT_ERR_NO_BACKEND);
   CHECK(strstr(rwkvrt_last_error(), "no-such-backend") != NULL);
 
+  /* A matmul precision that does not exist. */
   params = rwkvrt_model_params_default();
+  params.matmul_precision = (rwkvrt_matmul_precision)7;
+  CHECK_STATUS(rwkvrt_model_load(model_path(), &params, &model), RWKVRT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(rwkvrt_last_error(), "matmul_precision") != NULL);
+
+  /* Parameters as a program built against ABI 1 passes them: the struct ends before
+   * matmul_precision, so whatever lies there is not read. */
+  params = rwkvrt_model_params_default();
+  params.struct_size = (uint32_t)offsetof(rwkvrt_model_params, matmul_precision);
+  params.matmul_precision = (rwkvrt_matmul_precision)7;
   params.backend = "cpu";
   params.weights = RWKVRT_WEIGHTS_F32;
   params.progress = count_progress;

@@ -24,6 +24,7 @@
 
 #include "core/backend_registry.h"
 #include "core/device.h"
+#include "core/error.h"
 #include "dtype_convert.h"
 #include "model/graph.h"
 #include "model/model.h"
@@ -173,6 +174,20 @@ TEST_F(CudaTest, UploadLetsTheHostReuseItsBufferAtOnce) {
   for (int i = 0; i < n; ++i) ASSERT_EQ(got[uint64_t(i) * 64 + 17], float(i)) << "upload " << i;
 }
 
+// Host buffers come from the plugin's host_alloc (page-locked) and take downloads and uploads
+// like any host memory.
+TEST_F(CudaTest, HostBuffersArePageLocked) {
+  const uint64_t n = (8u << 20) / sizeof(float);
+  HostBuffer host(device_, n * sizeof(float));
+  EXPECT_TRUE(host.page_locked());
+  for (uint64_t i = 0; i < n; ++i) host.f32()[i] = float(i % 1000);
+  DeviceBuffer dev(device_, n * sizeof(float));
+  stream_->upload(dev.get(), host.f32(), n * sizeof(float));
+  HostBuffer back(device_, n * sizeof(float));
+  stream_->download(back.f32(), dev.get(), n * sizeof(float));
+  EXPECT_EQ(std::memcmp(host.f32(), back.f32(), n * sizeof(float)), 0);
+}
+
 // ---- graph capture -----------------------------------------------------------------------------
 
 // A whole forward pass (embedding, every layer, head) replayed from a captured graph gives the
@@ -254,7 +269,8 @@ struct MatmulRun {
 
 // y = x·Wᵀ on the device against a double-precision reference on the stored weight values.
 MatmulRun run_matmul(CudaTest&, const std::shared_ptr<Device>& dev, Stream& s, rwkvrt_bk_dtype dt,
-                     uint64_t N, uint64_t K, uint64_t M, const Floats& x, const Floats& wf) {
+                     uint64_t N, uint64_t K, uint64_t M, const Floats& x, const Floats& wf,
+                     rwkvrt_bk_matmul_precision precision = RWKVRT_BK_MATMUL_EXACT) {
   std::vector<uint16_t> enc(N * K);
   for (uint64_t i = 0; i < N * K; ++i)
     enc[i] = dt == RWKVRT_BK_F16 ? f32_to_f16(wf[i]) : f32_to_bf16(wf[i]);
@@ -269,6 +285,7 @@ MatmulRun run_matmul(CudaTest&, const std::shared_ptr<Device>& dev, Stream& s, r
   d.src_dtype = dt;
   d.src = enc.data();
   d.want_dtype = RWKVRT_BK_SAME;
+  d.matmul_precision = precision;
   const PreparedWeight w(dev, d);
   Floats want(M * N);
   reference::matmul(x.data(), M, K, {stored.data(), N, K}, want.data(), N, false);
@@ -329,6 +346,85 @@ TEST_F(CudaTest, FastRoundedMatmulErrorBounds) {
       EXPECT_LE(r.err.rel_l2, bound) << r.what;
       EXPECT_LE(r.err.max_rel, 10 * bound) << r.what;
     }
+}
+
+// RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS on a weight: every GEMM (M > 8) rounds the activations
+// (bounds as above, and visibly larger than the exact path's 1e-5: the option takes effect),
+// the GEMV (M ≤ 8) stays exact; an unknown precision is refused at preparation.
+TEST_F(CudaTest, RoundedActivationsPerWeight) {
+  Rng rng(15);
+  const uint64_t N = 384, K = 2048;
+  const Floats wf = rng.normal(N * K, 0.0f, 0.05f);
+  for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_BF16})
+    for (uint64_t M : {1, 8, 9, 100, 1024}) {
+      const Floats x = rng.normal(M * K);
+      const MatmulRun r = run_matmul(*this, device_, *stream_, dt, N, K, M, x, wf,
+                                     RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS);
+      const bool rounded = M > 8;
+      const double bound = !rounded ? 1e-5 : dt == RWKVRT_BK_F16 ? 1e-3 : 6e-3;
+      std::printf("matmul %-10s rel L2 %.3g, max rel %.3g (rounded activations asked for)\n",
+                  r.what.c_str(), r.err.rel_l2, r.err.max_rel);
+      EXPECT_TRUE(r.err.finite) << r.what;
+      EXPECT_LE(r.err.rel_l2, bound) << r.what;
+      if (rounded) {
+        EXPECT_GT(r.err.rel_l2, 2e-5) << r.what << ": activations were not rounded";
+      }
+    }
+  const std::vector<uint16_t> enc(64 * 64, 0);
+  rwkvrt_bk_weight_desc d{};
+  d.struct_size = sizeof(d);
+  d.name = "bad_precision";
+  d.rows = 64;
+  d.cols = 64;
+  d.src_dtype = RWKVRT_BK_F16;
+  d.src = enc.data();
+  d.want_dtype = RWKVRT_BK_SAME;
+  d.matmul_precision = 9;
+  try {
+    PreparedWeight w(device_, d);
+    ADD_FAILURE() << "an unknown matmul precision was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("matmul precision"), std::string::npos) << e.what();
+  }
+}
+
+// A whole model in the fast precision: a prompt fed at once (GEMMs on rounded activations)
+// against the exact model.  The difference is the rounding of every matmul input to f16 or
+// bf16; it is reported and bounded (docs/CUDA.md gives the figures).
+TEST_F(CudaTest, FastMatmulModelStaysCloseToExact) {
+  for (DType dt : {DType::F16, DType::BF16}) {
+    SyntheticShape shape;
+    shape.n_layer = 4;
+    shape.n_embd = 512;
+    shape.n_vocab = 4096;
+    shape.head_size = 64;
+    shape.seed = 9;
+    shape.matrix_dtype = dt;
+    const TensorSet tensors = make_synthetic_v7(shape);
+    LoadOptions exact, fast;
+    exact.backend = fast.backend = "cuda";
+    fast.matmul_precision = RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS;
+    const auto me = Model::from_tensors(tensors, exact);
+    const auto mf = Model::from_tensors(tensors, fast);
+    const uint64_t V = shape.n_vocab;
+    std::vector<int32_t> prompt(300);
+    for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 131 + 7) % V);
+    Session se(me), sf(mf);
+    Floats a(V), b(V);
+    se.feed(prompt.data(), prompt.size(), LogitsMode::Last, a.data());
+    sf.feed(prompt.data(), prompt.size(), LogitsMode::Last, b.data());
+    double worst = 0.0, scale = 0.0;
+    for (uint64_t i = 0; i < V; ++i) {
+      worst = std::max(worst, double(std::fabs(a[i] - b[i])));
+      scale = std::max(scale, double(std::fabs(a[i])));
+    }
+    const bool f16 = dt == DType::F16;
+    std::printf("fast matmuls, %s model, 300-token prompt: max abs logit difference %.3g (max "
+                "|logit| %.3g)\n", f16 ? "f16" : "bf16", worst, scale);
+    RecordProperty(f16 ? "fast_f16_max_abs" : "fast_bf16_max_abs", std::to_string(worst));
+    EXPECT_GT(worst, 0.0) << "the fast model computed exactly: the option had no effect";
+    EXPECT_LE(worst, (f16 ? 2e-3 : 2e-2) * std::max(1.0, scale));
+  }
 }
 
 // The decode GEMV's shapes: few rows with a long K (split-K with batched loads), many rows

@@ -43,7 +43,10 @@ from ctypes import (
 from pathlib import Path
 
 #: The ABI version this binding is written against (RWKVRT_ABI_VERSION of the header).
-ABI_VERSION = 1
+ABI_VERSION = 2
+#: The shared library's SONAME version: changes only with an incompatible ABI (appending fields
+#: and functions raises ABI_VERSION but keeps the library name).
+SONAME_VERSION = 1
 
 # C enums are int-sized on every platform rwkvrt supports.
 c_enum = c_int
@@ -121,6 +124,7 @@ class rwkvrt_model_params(Structure):
         ("progress", progress_fn),
         ("progress_user_data", c_void_p),
         ("tokenizer_path", c_char_p),
+        ("matmul_precision", c_enum),  # since ABI 2
     ]
 
 
@@ -321,7 +325,7 @@ def _library_file_names() -> list[str]:
         return ["rwkvrt.dll", "librwkvrt.dll"]
     if sys.platform == "darwin":
         return ["librwkvrt.dylib"]
-    return ["librwkvrt.so", f"librwkvrt.so.{ABI_VERSION}"]
+    return ["librwkvrt.so", f"librwkvrt.so.{SONAME_VERSION}"]
 
 
 def candidate_paths() -> list[str]:

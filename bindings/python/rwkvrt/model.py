@@ -31,6 +31,16 @@ def _weight_type(weights) -> WeightType:
     return WeightType(weights)
 
 
+_MATMUL_PRECISIONS = {"exact": 0, "fast": 1}
+
+
+def _matmul_precision(matmul: str) -> int:
+    try:
+        return _MATMUL_PRECISIONS[matmul]
+    except KeyError:
+        raise ValueError(f"matmul {matmul!r} is not one of exact, fast") from None
+
+
 class Model(Owned):
     """A loaded checkpoint (.pth, .safetensors or rwkv.cpp .bin), immutable and thread-safe.
 
@@ -47,6 +57,8 @@ class Model(Owned):
             cancelled and its exception propagates.
         device: device index within the backend.
         group_norm_eps: v5-v7 GroupNorm eps; 0 = the file format's default.
+        matmul: "exact" (fp32 activations everywhere) or "fast" (GPUs may round the
+            activations of large matmuls to the f16/bf16 weight type; see RWKVRT_MATMUL_FAST).
 
     Raises the typed error of the failure (InputOutputError, FormatError, UnsupportedError,
     NoBackendError, OutOfMemoryError, CancelledError, ...).
@@ -61,7 +73,7 @@ class Model(Owned):
                  weights: WeightType | str | None = None,
                  tokenizer: str | os.PathLike | None = None,
                  progress: ProgressCallback | None = None, *, device: int = 0,
-                 group_norm_eps: float = 0.0):
+                 group_norm_eps: float = 0.0, matmul: str = "exact"):
         lib = _lib.lib()
         params = lib.rwkvrt_model_params_default()
         params.backend = backend.encode() if backend else None
@@ -69,6 +81,7 @@ class Model(Owned):
         params.n_threads = threads
         params.weights = int(_weight_type(weights))
         params.group_norm_eps = group_norm_eps
+        params.matmul_precision = _matmul_precision(matmul)
         params.tokenizer_path = os.fsencode(tokenizer) if tokenizer is not None else None
 
         raised: list[BaseException] = []

@@ -37,6 +37,7 @@ int main(void) {
   FIELD(rwkvrt_model_params, progress);
   FIELD(rwkvrt_model_params, progress_user_data);
   FIELD(rwkvrt_model_params, tokenizer_path);
+  FIELD(rwkvrt_model_params, matmul_precision);
 
   SIZE(rwkvrt_model_info);
   FIELD(rwkvrt_model_info, struct_size);

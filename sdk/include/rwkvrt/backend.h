@@ -114,7 +114,21 @@ typedef struct rwkvrt_bk_weight_desc {
                                  only read during the call */
   rwkvrt_bk_dtype want_dtype; /* requested storage precision, or RWKVRT_BK_SAME; the backend
                                  may choose another and reports it through weight_info */
+  /* Appended in revision 2 (read only when struct_size covers it; 0 otherwise): a
+     rwkvrt_bk_matmul_precision for the matmuls of this weight. */
+  uint32_t matmul_precision;
 } rwkvrt_bk_weight_desc;
+
+/* How a weight's matmuls may compute (rwkvrt_bk_weight_desc.matmul_precision). */
+typedef enum rwkvrt_bk_matmul_precision {
+  /* fp32 activations and fp32 sums whatever the storage: results equal an fp32 matmul on the
+     stored values up to the rounding of the sums. */
+  RWKVRT_BK_MATMUL_EXACT = 0,
+  /* Activations of large matmuls (many rows: prompts, big batches) may be rounded to the
+     storage type of f16/bf16 weights so that one tensor-core pass does the work; sums stay
+     fp32.  Backends without a faster path compute as EXACT. */
+  RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS = 1
+} rwkvrt_bk_matmul_precision;
 
 typedef struct rwkvrt_bk_weight_info {
   uint32_t struct_size;
@@ -247,6 +261,27 @@ typedef struct rwkvrt_bk_v7_bonus_args {
   const float* r_k; /* [C] */
 } rwkvrt_bk_v7_bonus_args;
 
+/* RWKV-7's recurrence with what feeds it, in one op: key preparation (as v7_key_prep, κ kept
+ * internal), the value residual v' = v + (v_first − v)⊙v_gate (layers after the first; both
+ * NULL: v' = v), then wkv7 on k̃, v', κ.  Writes k̃ and v' (needed by the output's bonus term)
+ * and y; the state as wkv7. */
+typedef struct rwkvrt_bk_v7_wkv_args {
+  uint64_t B, T, H, N;
+  const float* r;
+  const float* log_decay; /* [B][T][C] */
+  const float* k;         /* the key projection k (not yet k̃) */
+  const float* v;
+  const float* a;
+  const float* k_k;     /* [C] */
+  const float* k_a;     /* [C] */
+  const float* v_first; /* [B][T][C] or NULL */
+  const float* v_gate;  /* [B][T][C] or NULL (NULL exactly when v_first is) */
+  float* ktilde;        /* out: k̃ */
+  float* v_out;         /* out: v' when v_first is set (may not alias v); else unused */
+  float* y;
+  rwkvrt_bk_state_ref state;
+} rwkvrt_bk_v7_wkv_args;
+
 /* The start of every RWKV block in one op: LayerNorm, token shift and mixes.  For row m = b·T + t,
  *   h[m] = LayerNorm(x[m]) (as layer_norm),  prev[m] = t > 0 ? h[m − 1] : state_b,
  *   out[i][m][c] = h[m][c] + (prev[m][c] − h[m][c])·mix[i][c],
@@ -374,13 +409,30 @@ typedef struct rwkvrt_backend_v1 {
   /* Optional (NULL when unsupported): group_norm, v7_bonus and the gate multiply as one op.  Same
    * results as the three ops, which hosts call instead when the entry is absent. */
   int (*v7_output)(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args* args);
+
+  /* ---- Appended to version 1 (revision 2); read as those of revision 1. */
+
+  /* Optional (NULL when unsupported): host memory that downloads and uploads reach at the
+   * interconnect's full speed (page-locked), for large transfers such as a batch's logits.  It
+   * is ordinary host memory for the host's own reads and writes.  Hosts use malloc'd memory when
+   * the entries are absent.  host_free(ctx, NULL) is a no-op. */
+  int (*host_alloc)(rwkvrt_bk_context* ctx, uint64_t bytes, void** out);
+  void (*host_free)(rwkvrt_bk_context* ctx, void* ptr);
+
+  /* Optional (NULL when unsupported): v7_key_prep, the value residual and wkv7 as one op (a GPU
+   * backend runs a decode step's in one launch).  Same results as those ops up to fp32 rounding;
+   * hosts call them instead when the entry is absent. */
+  int (*v7_wkv)(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args* args);
 } rwkvrt_backend_v1;
 
 /* `act` of matmul_bias_act when no activation follows. */
 #define RWKVRT_BK_NO_ACTIVATION (-1)
-/* The size of a first-revision version-1 table: the smallest struct_size a host accepts. */
+/* The size of a first-revision version-1 table: the smallest struct_size a host accepts.
+ * Revisions: 1 added matmul_bias_act .. v7_output; 2 added host_alloc, host_free, v7_wkv and
+ * rwkvrt_bk_weight_desc.matmul_precision. */
 #define RWKVRT_BACKEND_V1_MIN_SIZE offsetof(rwkvrt_backend_v1, matmul_bias_act)
-/* Whether `table` (version 1) has the appended entry `member`. */
+/* Whether `table` (version 1) has the appended entry `member`.  Plugins test appended fields of
+ * the descriptors the host passes the same way, against the descriptor's struct_size. */
 #define RWKVRT_BACKEND_V1_HAS(table, member) \
   ((table)->struct_size >= offsetof(rwkvrt_backend_v1, member) + sizeof((table)->member))
 

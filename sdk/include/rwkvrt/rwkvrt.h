@@ -36,7 +36,7 @@ extern "C" {
 
 /* ABI version of this header.  Bumped by one whenever a function or a struct field is appended.
  * A library whose rwkvrt_abi_version() is >= the version a program was compiled against serves it. */
-#define RWKVRT_ABI_VERSION 1
+#define RWKVRT_ABI_VERSION 2
 
 /* ---------------------------------------------------------------------------------------------
  * Status codes and errors
@@ -167,6 +167,20 @@ typedef enum rwkvrt_weight_type {
   RWKVRT_WEIGHTS_F16 = 3
 } rwkvrt_weight_type;
 
+/* How matmuls compute (rwkvrt_model_params.matmul_precision).  since 2 */
+typedef enum rwkvrt_matmul_precision {
+  /* fp32 activations and fp32 sums whatever the weights' precision: every pass agrees with an
+     fp32 computation on the stored weights (max abs logit error ~1e-5), and a prompt fed at once
+     gives the logits of feeding it token by token. */
+  RWKVRT_MATMUL_EXACT = 0,
+  /* For speed on GPUs: matmuls over many rows (prompts, large batches) may round the activations
+     to the f16/bf16 weights' type and use one tensor-core pass; sums stay fp32.  Relative error
+     per product up to 2^-11 (f16) or 2^-8 (bf16); docs/CUDA.md gives the measured logit
+     differences.  Batch-1 decode and fp32 weights compute as EXACT; the CPU backend always
+     computes as EXACT. */
+  RWKVRT_MATMUL_FAST = 1
+} rwkvrt_matmul_precision;
+
 /* since 1 */
 typedef struct rwkvrt_model_params {
   uint32_t struct_size;
@@ -180,6 +194,9 @@ typedef struct rwkvrt_model_params {
   void* progress_user_data;
   const char* tokenizer_path; /* optional: World vocabulary .txt or Hugging Face tokenizer.json for
                                  this model; NULL = find it (see rwkvrt_model_get_tokenizer) */
+  /* since 2; callers built against ABI 1 headers pass a smaller struct_size and
+     get the default. */
+  rwkvrt_matmul_precision matmul_precision; /* default RWKVRT_MATMUL_EXACT */
 } rwkvrt_model_params;
 
 /* Defaults for rwkvrt_model_load.  Thread-safe.  since 1 */

@@ -223,6 +223,10 @@ class ModelParams {
     weights_ = type;
     return *this;
   }
+  ModelParams& matmul_precision(rwkvrt_matmul_precision precision) {
+    matmul_precision_ = precision;
+    return *this;
+  }
   ModelParams& group_norm_eps(float eps) {
     group_norm_eps_ = eps;
     return *this;
@@ -244,6 +248,7 @@ class ModelParams {
   std::optional<int32_t> threads_;
   std::optional<rwkvrt_weight_type> weights_;
   std::optional<float> group_norm_eps_;
+  std::optional<rwkvrt_matmul_precision> matmul_precision_;
   std::optional<std::string> tokenizer_path_;
   ProgressFn progress_;
 };
@@ -259,6 +264,7 @@ class Model {
     if (params.threads_) c.n_threads = *params.threads_;
     if (params.weights_) c.weights = *params.weights_;
     if (params.group_norm_eps_) c.group_norm_eps = *params.group_norm_eps_;
+    if (params.matmul_precision_) c.matmul_precision = *params.matmul_precision_;
     if (params.tokenizer_path_) c.tokenizer_path = params.tokenizer_path_->c_str();
     struct ProgressContext {
       const ModelParams::ProgressFn* fn;

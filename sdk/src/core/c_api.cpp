@@ -181,6 +181,7 @@ rwkvrt_model_params rwkvrt_model_params_default(void) {
   p.progress = nullptr;
   p.progress_user_data = nullptr;
   p.tokenizer_path = nullptr;
+  p.matmul_precision = RWKVRT_MATMUL_EXACT;
   return p;
 }
 
@@ -210,6 +211,18 @@ rwkvrt_status rwkvrt_model_load(const char* path, const rwkvrt_model_params* par
       default:
         rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "params.weights {} is not a weight type",
                      c_enum_value(p.weights));
+    }
+    switch (c_enum_value(p.matmul_precision)) {
+      case RWKVRT_MATMUL_EXACT:
+        o.matmul_precision = RWKVRT_BK_MATMUL_EXACT;
+        break;
+      case RWKVRT_MATMUL_FAST:
+        o.matmul_precision = RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS;
+        break;
+      default:
+        rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT,
+                     "params.matmul_precision {} is not a matmul precision (0 exact, 1 fast)",
+                     c_enum_value(p.matmul_precision));
     }
     if (p.group_norm_eps < 0.0f || p.group_norm_eps > 1.0f)
       rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "params.group_norm_eps {} is out of range",

@@ -403,10 +403,9 @@ rwkvrt_status rwkvrt_batch_step(rwkvrt_batch* batch, rwkvrt_session* const* sess
         rwkvrt::fail(RWKVRT_ERR_INVALID_ARGUMENT, "sessions[{}] is generating", i);
     std::vector<rwkvrt::Session*> raw(n);
     for (size_t i = 0; i < n; ++i) raw[i] = &gens[i]->session();
-    std::vector<float> rows(n * V);
-    batch->decoder->step(raw.data(), tokens, n, rows.data());
-    for (size_t i = 0; i < n; ++i) gens[i]->after_batch_step(tokens[i], rows.data() + i * V);
-    if (logits) std::copy(rows.begin(), rows.end(), logits);
+    const float* rows = batch->decoder->step_logits(raw.data(), tokens, n);
+    for (size_t i = 0; i < n; ++i) gens[i]->after_batch_step(tokens[i], rows + i * V);
+    if (logits) std::copy(rows, rows + n * V, logits);
   });
 }
 

@@ -1,8 +1,10 @@
 #include "core/device.h"
 
+#include <cstdlib>
 #include <utility>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace rwkvrt {
 
@@ -60,6 +62,56 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
     device_ = std::move(other.device_);
     ptr_ = std::exchange(other.ptr_, nullptr);
     bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+HostBuffer::HostBuffer(std::shared_ptr<Device> device, uint64_t bytes)
+    : device_(std::move(device)), bytes_(bytes) {
+  const rwkvrt_backend_v1& api = device_->api();
+  if (RWKVRT_BACKEND_V1_HAS(&api, host_free) && api.host_alloc && api.host_free) {
+    if (api.host_alloc(device_->context(), bytes > 0 ? bytes : 1, &ptr_) == RWKVRT_BK_OK) {
+      page_locked_ = true;
+      return;
+    }
+    // Page-locked memory is a limited resource; ordinary memory only makes the copies slower.
+    log(RWKVRT_LOG_DEBUG, "backend '{}' host_alloc of {} bytes failed, using pageable memory",
+        device_->backend_name(), bytes);
+    ptr_ = nullptr;
+  }
+  ptr_ = std::malloc(bytes > 0 ? bytes : 1);
+  if (!ptr_) fail(RWKVRT_ERR_OUT_OF_MEMORY, "cannot allocate {} bytes of host memory", bytes);
+}
+
+HostBuffer::~HostBuffer() {
+  release();
+}
+
+void HostBuffer::release() {
+  if (ptr_) {
+    if (page_locked_)
+      device_->api().host_free(device_->context(), ptr_);
+    else
+      std::free(ptr_);
+  }
+  ptr_ = nullptr;
+  bytes_ = 0;
+  page_locked_ = false;
+}
+
+HostBuffer::HostBuffer(HostBuffer&& other) noexcept
+    : device_(std::move(other.device_)),
+      ptr_(std::exchange(other.ptr_, nullptr)),
+      bytes_(std::exchange(other.bytes_, 0)),
+      page_locked_(std::exchange(other.page_locked_, false)) {}
+
+HostBuffer& HostBuffer::operator=(HostBuffer&& other) noexcept {
+  if (this != &other) {
+    release();
+    device_ = std::move(other.device_);
+    ptr_ = std::exchange(other.ptr_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+    page_locked_ = std::exchange(other.page_locked_, false);
   }
   return *this;
 }
@@ -210,6 +262,23 @@ void Stream::v7_output(const rwkvrt_bk_v7_output_args& a) {
   group_norm(a.y, a.y, a.M, C, a.H, a.gamma, a.beta, a.eps);
   v7_bonus({a.M, a.H, a.N, a.y, a.r, a.ktilde, a.v, a.r_k});
   binary(RWKVRT_BK_MUL, a.y, a.g, a.y, a.M, C, false);
+}
+
+void Stream::v7_wkv(const rwkvrt_bk_v7_wkv_args& a, float* kappa) {
+  if (RWKVRT_BACKEND_V1_HAS(api_, v7_wkv) && api_->v7_wkv) {
+    device_->check(api_->v7_wkv(s_, &a), "v7_wkv");
+    return;
+  }
+  const uint64_t M = a.B * a.T, C = a.H * a.N;
+  v7_key_prep({M, a.H, a.N, a.k, a.a, a.k_k, a.k_a, kappa, a.ktilde});
+  const float* v = a.v;
+  if (a.v_first) {  // v' = v + (v_first − v)·gate
+    binary(RWKVRT_BK_SUB, a.v_first, a.v, a.v_out, M, C, false);
+    binary(RWKVRT_BK_MUL, a.v_out, a.v_gate, a.v_out, M, C, false);
+    binary(RWKVRT_BK_ADD, a.v_out, a.v, a.v_out, M, C, false);
+    v = a.v_out;
+  }
+  wkv7({a.B, a.T, a.H, a.N, a.r, a.log_decay, a.ktilde, v, kappa, a.a, a.y, a.state});
 }
 
 void Stream::gather_rows(const float* table, uint64_t C, const int32_t* ids, uint64_t M,

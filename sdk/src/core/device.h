@@ -60,6 +60,31 @@ class DeviceBuffer {
   uint64_t bytes_ = 0;
 };
 
+// Host memory for large downloads: page-locked through the backend's host_alloc where it offers
+// one (a GPU copies into it at the interconnect's speed), else ordinary heap memory.  Contents
+// are uninitialised.
+class HostBuffer {
+ public:
+  HostBuffer() = default;
+  HostBuffer(std::shared_ptr<Device> device, uint64_t bytes);
+  ~HostBuffer();
+  HostBuffer(HostBuffer&& other) noexcept;
+  HostBuffer& operator=(HostBuffer&& other) noexcept;
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+
+  float* f32() const { return static_cast<float*>(ptr_); }
+  uint64_t bytes() const { return bytes_; }
+  bool page_locked() const { return page_locked_; }
+
+ private:
+  void release();
+  std::shared_ptr<Device> device_;
+  void* ptr_ = nullptr;
+  uint64_t bytes_ = 0;
+  bool page_locked_ = false;
+};
+
 // A matrix prepared by the backend ([N][K], used as y = x·Wᵀ).
 class PreparedWeight {
  public:
@@ -159,6 +184,9 @@ class Stream {
   void norm_shift_mix(const rwkvrt_bk_norm_shift_mix_args& args, float* xhat, float* prev);
   // GroupNorm + v7 bonus + gate as one op where the backend offers v7_output, else three ops.
   void v7_output(const rwkvrt_bk_v7_output_args& args);
+  // Key preparation, value residual and WKV-7 as one op where the backend offers v7_wkv, else
+  // as v7_key_prep, three binaries and wkv7 with κ in `kappa` ([B·T][C], scratch of the caller).
+  void v7_wkv(const rwkvrt_bk_v7_wkv_args& args, float* kappa);
   void gather_rows(const float* table, uint64_t C, const int32_t* ids, uint64_t M, float* out);
   void layer_norm(const float* x, float* y, uint64_t M, uint64_t C, const float* gamma,
                   const float* beta, float eps);

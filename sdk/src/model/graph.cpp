@@ -58,19 +58,19 @@ void** Workspace::bases(uint64_t n) {
 
 std::unique_ptr<Graph> Graph::create(const ModelConfig& config, const TensorSet& tensors,
                                      const std::shared_ptr<Device>& device,
-                                     rwkvrt_bk_dtype weight_dtype,
+                                     const WeightPolicy& weights,
                                      const std::function<bool(float)>& progress) {
   switch (config.version) {
     case RwkvVersion::V4:
-      return make_graph_v4(config, tensors, device, weight_dtype, progress);
+      return make_graph_v4(config, tensors, device, weights, progress);
     case RwkvVersion::V5_0:
     case RwkvVersion::V5_1:
     case RwkvVersion::V5_2:
-      return make_graph_v5(config, tensors, device, weight_dtype, progress);
+      return make_graph_v5(config, tensors, device, weights, progress);
     case RwkvVersion::V6:
-      return make_graph_v6(config, tensors, device, weight_dtype, progress);
+      return make_graph_v6(config, tensors, device, weights, progress);
     case RwkvVersion::V7:
-      return make_graph_v7(config, tensors, device, weight_dtype, progress);
+      return make_graph_v7(config, tensors, device, weights, progress);
   }
   fail(RWKVRT_ERR_UNSUPPORTED, "RWKV version {} has no graph", version_name(config.version));
 }
@@ -162,7 +162,8 @@ PreparedWeight Graph::matrix(const std::string& name) {
   d.cols = t->numel() / d.rows;
   d.src_dtype = static_cast<rwkvrt_bk_dtype>(t->dtype);
   d.src = t->data;
-  d.want_dtype = weight_dtype_;
+  d.want_dtype = weights_.dtype;
+  d.matmul_precision = weights_.precision;
   PreparedWeight w(device_, d);
   track(w);
   return w;
@@ -172,11 +173,20 @@ PreparedWeight Graph::lora(const std::string& name) {
   const Tensor* t = tensors_->find(name);
   if (!t || t->shape.size() != 2) fail(RWKVRT_ERR_FORMAT, "missing LoRA matrix '{}'", name);
   const std::vector<float> src = f32(name);
-  return lora_values(name, src.data(), uint64_t(t->shape[0]), uint64_t(t->shape[1]));
+  return lora_values(name, src.data(), uint64_t(t->shape[0]), uint64_t(t->shape[1]),
+                     lora_dtype(name));
+}
+
+rwkvrt_bk_dtype Graph::lora_dtype(const std::string& name) const {
+  const Tensor* t = tensors_->find(name);
+  const auto file = t ? static_cast<rwkvrt_bk_dtype>(t->dtype) : RWKVRT_BK_F32;
+  const bool half = file == RWKVRT_BK_F16 || file == RWKVRT_BK_BF16;
+  return half && (weights_.dtype == RWKVRT_BK_SAME || weights_.dtype == file) ? file
+                                                                              : RWKVRT_BK_F32;
 }
 
 PreparedWeight Graph::lora_values(const std::string& label, const float* src, uint64_t in,
-                                  uint64_t out) {
+                                  uint64_t out, rwkvrt_bk_dtype stored) {
   std::vector<float> transposed(in * out);
   for (uint64_t i = 0; i < in; ++i)
     for (uint64_t o = 0; o < out; ++o) transposed[o * in + i] = src[i * out + o];
@@ -187,8 +197,8 @@ PreparedWeight Graph::lora_values(const std::string& label, const float* src, ui
   d.cols = in;
   d.src_dtype = RWKVRT_BK_F32;
   d.src = transposed.data();
-  // LoRA matrices are small; fp32 keeps them exact whatever the checkpoint's precision.
-  d.want_dtype = RWKVRT_BK_F32;
+  d.want_dtype = stored;
+  d.matmul_precision = weights_.precision;
   PreparedWeight w(device_, d);
   track(w);
   return w;

@@ -69,6 +69,13 @@ class Workspace {
   uint64_t logits_rows_ = 0, bases_cap_ = 0;
 };
 
+// How the matrices are prepared: the storage precision asked of the backend, and how their
+// matmuls may compute.
+struct WeightPolicy {
+  rwkvrt_bk_dtype dtype = RWKVRT_BK_SAME;  // matrices: SAME keeps the file's precision
+  rwkvrt_bk_matmul_precision precision = RWKVRT_BK_MATMUL_EXACT;
+};
+
 // The per-pass context a graph's layers see.
 struct PassContext {
   Stream& s;
@@ -93,7 +100,7 @@ class Graph {
   // matrix; `progress` is called after each matrix with the fraction done.
   static std::unique_ptr<Graph> create(const ModelConfig& config, const TensorSet& tensors,
                                        const std::shared_ptr<Device>& device,
-                                       rwkvrt_bk_dtype weight_dtype,
+                                       const WeightPolicy& weights,
                                        const std::function<bool(float)>& progress);
 
   // Runs all layers on ws.x() (the embedded input) in place.
@@ -112,8 +119,8 @@ class Graph {
 
  protected:
   Graph(const ModelConfig& config, const std::shared_ptr<Device>& device,
-        rwkvrt_bk_dtype weight_dtype)
-      : cfg_(config), device_(device), weight_dtype_(weight_dtype) {}
+        const WeightPolicy& weights)
+      : cfg_(config), device_(device), weights_(weights) {}
 
   // Loading helpers for subclasses.
   void begin_load(const TensorSet& t, const std::function<bool(float)>& progress);
@@ -123,10 +130,16 @@ class Graph {
   VectorArena::Ref vec(const std::vector<float>& v) { return vectors_.add(v); }
   // A matrix used as stored ([N][K]: torch Linear weights, y = W x).
   PreparedWeight matrix(const std::string& name);
-  // A LoRA matrix stored [in][out] (used as x·W): transposed to [out][in] at load.
+  // A LoRA matrix stored [in][out] (used as x·W): transposed to [out][in] at load.  Kept in the
+  // checkpoint's f16/bf16 when the matrices keep that type (exact either way; half the bytes,
+  // and tensor-core GEMMs on GPUs), else fp32.
   PreparedWeight lora(const std::string& name);
-  // The same for `in`×`out` fp32 values at `src` (a slice of a larger tensor).
-  PreparedWeight lora_values(const std::string& label, const float* src, uint64_t in, uint64_t out);
+  // The same for `in`×`out` fp32 values at `src` (a slice of a larger tensor), kept as `stored`
+  // (values that are exact in it).
+  PreparedWeight lora_values(const std::string& label, const float* src, uint64_t in, uint64_t out,
+                             rwkvrt_bk_dtype stored);
+  // The precision lora() keeps tensor `name` in.
+  rwkvrt_bk_dtype lora_dtype(const std::string& name) const;
   void finish_load(Stream& s);
 
   // Mixing coefficient for v4/v5 "time_mix" μ: x̂ + (s − x̂)·(1 − μ) = μ·x̂ + (1 − μ)·s.
@@ -141,7 +154,7 @@ class Graph {
 
   const ModelConfig cfg_;
   std::shared_ptr<Device> device_;
-  rwkvrt_bk_dtype weight_dtype_;
+  WeightPolicy weights_;
   VectorArena vectors_;
 
   // State addressing within one layer's block of the canonical state (bytes).
@@ -166,16 +179,16 @@ class Graph {
 };
 
 std::unique_ptr<Graph> make_graph_v4(const ModelConfig&, const TensorSet&,
-                                     const std::shared_ptr<Device>&, rwkvrt_bk_dtype,
+                                     const std::shared_ptr<Device>&, const WeightPolicy&,
                                      const std::function<bool(float)>&);
 std::unique_ptr<Graph> make_graph_v5(const ModelConfig&, const TensorSet&,
-                                     const std::shared_ptr<Device>&, rwkvrt_bk_dtype,
+                                     const std::shared_ptr<Device>&, const WeightPolicy&,
                                      const std::function<bool(float)>&);
 std::unique_ptr<Graph> make_graph_v6(const ModelConfig&, const TensorSet&,
-                                     const std::shared_ptr<Device>&, rwkvrt_bk_dtype,
+                                     const std::shared_ptr<Device>&, const WeightPolicy&,
                                      const std::function<bool(float)>&);
 std::unique_ptr<Graph> make_graph_v7(const ModelConfig&, const TensorSet&,
-                                     const std::shared_ptr<Device>&, rwkvrt_bk_dtype,
+                                     const std::shared_ptr<Device>&, const WeightPolicy&,
                                      const std::function<bool(float)>&);
 
 }  // namespace rwkvrt

@@ -20,8 +20,8 @@ struct LayerV4 {
 class GraphV4 final : public Graph {
  public:
   GraphV4(const ModelConfig& c, const TensorSet& t, const std::shared_ptr<Device>& device,
-          rwkvrt_bk_dtype weight_dtype, const std::function<bool(float)>& progress)
-      : Graph(c, device, weight_dtype) {
+          const WeightPolicy& weights, const std::function<bool(float)>& progress)
+      : Graph(c, device, weights) {
     begin_load(t, progress);
     layers_.resize(c.n_layer);
     for (uint32_t i = 0; i < c.n_layer; ++i) {
@@ -80,9 +80,9 @@ class GraphV4 final : public Graph {
 
 std::unique_ptr<Graph> make_graph_v4(const ModelConfig& c, const TensorSet& t,
                                      const std::shared_ptr<Device>& device,
-                                     rwkvrt_bk_dtype weight_dtype,
+                                     const WeightPolicy& weights,
                                      const std::function<bool(float)>& progress) {
-  return std::make_unique<GraphV4>(c, t, device, weight_dtype, progress);
+  return std::make_unique<GraphV4>(c, t, device, weights, progress);
 }
 
 }  // namespace rwkvrt

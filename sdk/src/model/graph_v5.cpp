@@ -22,8 +22,8 @@ struct LayerV5 {
 class GraphV5 final : public Graph {
  public:
   GraphV5(const ModelConfig& c, const TensorSet& t, const std::shared_ptr<Device>& device,
-          rwkvrt_bk_dtype weight_dtype, const std::function<bool(float)>& progress)
-      : Graph(c, device, weight_dtype), gated_(c.version != RwkvVersion::V5_0) {
+          const WeightPolicy& weights, const std::function<bool(float)>& progress)
+      : Graph(c, device, weights), gated_(c.version != RwkvVersion::V5_0) {
     begin_load(t, progress);
     const uint64_t H = c.n_head, N = c.head_size;
     layers_.resize(c.n_layer);
@@ -104,9 +104,9 @@ class GraphV5 final : public Graph {
 
 std::unique_ptr<Graph> make_graph_v5(const ModelConfig& c, const TensorSet& t,
                                      const std::shared_ptr<Device>& device,
-                                     rwkvrt_bk_dtype weight_dtype,
+                                     const WeightPolicy& weights,
                                      const std::function<bool(float)>& progress) {
-  return std::make_unique<GraphV5>(c, t, device, weight_dtype, progress);
+  return std::make_unique<GraphV5>(c, t, device, weights, progress);
 }
 
 }  // namespace rwkvrt

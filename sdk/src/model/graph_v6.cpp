@@ -25,8 +25,8 @@ struct LayerV6 {
 class GraphV6 final : public Graph {
  public:
   GraphV6(const ModelConfig& c, const TensorSet& t, const std::shared_ptr<Device>& device,
-          rwkvrt_bk_dtype weight_dtype, const std::function<bool(float)>& progress)
-      : Graph(c, device, weight_dtype) {
+          const WeightPolicy& weights, const std::function<bool(float)>& progress)
+      : Graph(c, device, weights) {
     begin_load(t, progress);
     const uint64_t C = c.n_embd, D = c.d_mix;
     layers_.resize(c.n_layer);
@@ -46,7 +46,7 @@ class GraphV6 final : public Graph {
       const std::vector<float> w2 = f32(at + "time_maa_w2");  // (5, D, C)
       for (uint64_t f = 0; f < 5; ++f)
         l.maa_w2[f] = lora_values(at + "time_maa_w2[" + std::to_string(f) + "]",
-                                  w2.data() + f * D * C, D, C);
+                                  w2.data() + f * D * C, D, C, lora_dtype(at + "time_maa_w2"));
       l.decay_w1 = lora(at + "time_decay_w1");
       l.decay_w2 = lora(at + "time_decay_w2");
       l.Wk = matrix(at + "key.weight");
@@ -115,9 +115,9 @@ class GraphV6 final : public Graph {
 
 std::unique_ptr<Graph> make_graph_v6(const ModelConfig& c, const TensorSet& t,
                                      const std::shared_ptr<Device>& device,
-                                     rwkvrt_bk_dtype weight_dtype,
+                                     const WeightPolicy& weights,
                                      const std::function<bool(float)>& progress) {
-  return std::make_unique<GraphV6>(c, t, device, weight_dtype, progress);
+  return std::make_unique<GraphV6>(c, t, device, weights, progress);
 }
 
 }  // namespace rwkvrt

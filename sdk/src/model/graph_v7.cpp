@@ -18,10 +18,9 @@ struct LayerV7 {
 class GraphV7 final : public Graph {
  public:
   GraphV7(const ModelConfig& c, const TensorSet& t, const std::shared_ptr<Device>& device,
-          rwkvrt_bk_dtype weight_dtype, const std::function<bool(float)>& progress)
-      : Graph(c, device, weight_dtype) {
+          const WeightPolicy& weights, const std::function<bool(float)>& progress)
+      : Graph(c, device, weights) {
     begin_load(t, progress);
-    zeros_ = vec(std::vector<float>(c.n_embd, 0.0f));
     layers_.resize(c.n_layer);
     for (uint32_t i = 0; i < c.n_layer; ++i) {
       const std::string b = "blocks." + std::to_string(i) + ".", at = b + "att.", ff = b + "ffn.";
@@ -98,35 +97,36 @@ class GraphV7 final : public Graph {
           xhat, prev);
       const float *xr = mix_out(0), *xw = mix_out(1), *xk = mix_out(2), *xv = mix_out(3),
                   *xa = mix_out(4), *xg = mix_out(5);
-      // The independent matmuls go in groups (one launch each in decode on a GPU), with their
-      // bias and activation as epilogues:
-      //   r, k, v;
+      // The independent matmuls go in two groups (in decode on a GPU, one launch each when the
+      // LoRAs are stored like the matrices), with their bias and activation as epilogues:
+      //   r, k, v and the LoRAs' down projections;
       //   log w = −0.606531·σ(w0 + tanh(x_w·w1)·w2),  a = σ(a0 + (x_a·a1)·a2),
       //   g = σ(x_g·g1)·g2,  and from layer 1 the value-residual gate σ(v0 + (x_v·v1)·v2).
       float *hw = ws.lora(0), *ha = ws.lora(1), *hg = ws.lora(2), *hv = ws.lora(3);
       using Item = Stream::MatmulItem;
-      s.matmul_group({Item{xr, M, &l.Wr, r}, Item{xk, M, &l.Wk, k}, Item{xv, M, &l.Wv, v}});
       // Layer 0 has no value-residual LoRA: its groups stop before the v1/v2 items.
       const size_t n_lora = i == 0 ? 3 : 4;
-      const Item down[] = {Item{xw, M, &l.w1, hw, nullptr, RWKVRT_BK_TANH}, Item{xa, M, &l.a1, ha},
-                           Item{xg, M, &l.g1, hg, nullptr, RWKVRT_BK_SIGMOID},
-                           Item{xv, M, &l.v1, hv}};
-      s.matmul_group(down, n_lora);
+      const Item first[] = {Item{xr, M, &l.Wr, r},
+                            Item{xk, M, &l.Wk, k},
+                            Item{xv, M, &l.Wv, v},
+                            Item{xw, M, &l.w1, hw, nullptr, RWKVRT_BK_TANH},
+                            Item{xa, M, &l.a1, ha},
+                            Item{xg, M, &l.g1, hg, nullptr, RWKVRT_BK_SIGMOID},
+                            Item{xv, M, &l.v1, hv}};
+      s.matmul_group(first, 3 + n_lora);
       const Item up[] = {Item{hw, M, &l.w2, w, V(l.w0), RWKVRT_BK_V7_LOG_DECAY},
                          Item{ha, M, &l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID}, Item{hg, M, &l.g2, g},
                          Item{hv, M, &l.v2, t1, V(l.v0), RWKVRT_BK_SIGMOID}};
       s.matmul_group(up, n_lora);
-      // Value residual: layer 0 defines v_first; later layers move v towards it.
-      if (i == 0) {
-        s.copy(v_first, v, M * C * sizeof(float));
-      } else {
-        // v + (v_first − v)·t1 is a mix towards v_first with a zero mix vector and t1 as the
-        // per-row term: one op (one kernel on a GPU) instead of three.
-        s.mix({v, v_first, M, C, 1, V(zeros_), t1, v_mixed});
-      }
-      const float* v_used = i == 0 ? v : v_mixed;
-      s.v7_key_prep({M, H, N, k, a, V(l.k_k), V(l.k_a), kappa, ktilde});
-      s.wkv7({p.B, p.T, H, N, r, w, ktilde, v_used, kappa, a, y, state_at(p, i, C)});
+      // Value residual: layer 0 defines v_first; later layers move v towards it,
+      // v' = v + (v_first − v)·t1, inside the WKV op (with the key preparation).
+      if (i == 0) s.copy(v_first, v, M * C * sizeof(float));
+      const bool residual = i > 0;
+      const float* v_used = residual ? v_mixed : v;
+      s.v7_wkv({p.B, p.T, H, N, r, w, k, v, a, V(l.k_k), V(l.k_a), residual ? v_first : nullptr,
+                residual ? t1 : nullptr, ktilde, residual ? v_mixed : nullptr, y,
+                state_at(p, i, C)},
+               kappa);
       s.v7_output({M, H, N, y, V(l.lnx_w), V(l.lnx_b), cfg_.group_norm_eps, r, ktilde, v_used,
                    V(l.r_k), g});
       s.matmul(y, M, l.Wo, x, /*accumulate=*/true);
@@ -142,16 +142,15 @@ class GraphV7 final : public Graph {
 
  private:
   std::vector<LayerV7> layers_;
-  VectorArena::Ref zeros_;  // [C] of 0: the mix vector of the value residual
 };
 
 }  // namespace
 
 std::unique_ptr<Graph> make_graph_v7(const ModelConfig& c, const TensorSet& t,
                                      const std::shared_ptr<Device>& device,
-                                     rwkvrt_bk_dtype weight_dtype,
+                                     const WeightPolicy& weights,
                                      const std::function<bool(float)>& progress) {
-  return std::make_unique<GraphV7>(c, t, device, weight_dtype, progress);
+  return std::make_unique<GraphV7>(c, t, device, weights, progress);
 }
 
 }  // namespace rwkvrt

@@ -90,7 +90,8 @@ void Model::prepare(const TensorSet& tensors, const LoadOptions& options) {
   std::function<bool(float)> progress;
   if (options.progress)
     progress = [&](float f) { return options.progress(f, "preparing"); };
-  graph_ = Graph::create(config_, tensors, device_, options.weight_dtype, progress);
+  graph_ = Graph::create(config_, tensors, device_,
+                         WeightPolicy{options.weight_dtype, options.matmul_precision}, progress);
   if (progress && !progress(1.0f)) fail(RWKVRT_ERR_CANCELLED, "loading cancelled");
   weight_bytes_ = graph_->weight_bytes();
   bytes_per_token_ = graph_->bytes_per_token();

@@ -21,6 +21,9 @@ struct LoadOptions {
   int32_t device = 0;
   int32_t n_threads = 0;        // 0: backend default
   rwkvrt_bk_dtype weight_dtype = RWKVRT_BK_SAME;  // matrices: keep the file's precision
+  // RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS lets a backend round large matmuls' activations to the
+  // f16/bf16 weight type (the public RWKVRT_MATMUL_FAST).
+  rwkvrt_bk_matmul_precision matmul_precision = RWKVRT_BK_MATMUL_EXACT;
   float group_norm_eps = 0.0f;  // 0: the file format's default
   // Progress in [0,1] with a stage name; returns false to cancel.
   std::function<bool(float, const char*)> progress;

@@ -95,7 +95,7 @@ TensorSet make_synthetic_v7(const SyntheticShape& s) {
   const int64_t Dw = lora_rank(1.8, 0.5, s.n_embd), Da = Dw, Dv = lora_rank(1.3, 0.5, s.n_embd),
                 Dg = lora_rank(0.6, 0.8, s.n_embd);
   const float mat = 1.0f / std::sqrt(float(C));  // keeps W·x at unit scale
-  const DType md = s.matrix_dtype;
+  const DType md = s.matrix_dtype;  // matrices and LoRAs, as in published checkpoints
   b.add("emb.weight", {V, C}, -1.0f, 1.0f, md);
   b.add("blocks.0.ln0.weight", {C}, 0.8f, 1.2f);
   b.add("blocks.0.ln0.bias", {C}, -0.1f, 0.1f);
@@ -108,16 +108,16 @@ TensorSet make_synthetic_v7(const SyntheticShape& s) {
     }
     for (const char* m : {"x_r", "x_w", "x_k", "x_v", "x_a", "x_g"}) b.add(at + m, {1, 1, C}, 0.0f, 1.0f);
     b.add(at + "w0", {1, 1, C}, -3.0f, 1.0f);
-    b.add(at + "w1", {C, Dw}, -0.1f, 0.1f);
-    b.add(at + "w2", {Dw, C}, -0.1f, 0.1f);
+    b.add(at + "w1", {C, Dw}, -0.1f, 0.1f, md);
+    b.add(at + "w2", {Dw, C}, -0.1f, 0.1f, md);
     b.add(at + "a0", {1, 1, C}, -1.0f, 1.0f);
-    b.add(at + "a1", {C, Da}, -0.1f, 0.1f);
-    b.add(at + "a2", {Da, C}, -0.1f, 0.1f);
+    b.add(at + "a1", {C, Da}, -0.1f, 0.1f, md);
+    b.add(at + "a2", {Da, C}, -0.1f, 0.1f, md);
     b.add(at + "v0", {1, 1, C}, -1.0f, 1.0f);
-    b.add(at + "v1", {C, Dv}, -0.1f, 0.1f);
-    b.add(at + "v2", {Dv, C}, -0.1f, 0.1f);
-    b.add(at + "g1", {C, Dg}, -0.1f, 0.1f);
-    b.add(at + "g2", {Dg, C}, -0.1f, 0.1f);
+    b.add(at + "v1", {C, Dv}, -0.1f, 0.1f, md);
+    b.add(at + "v2", {Dv, C}, -0.1f, 0.1f, md);
+    b.add(at + "g1", {C, Dg}, -0.1f, 0.1f, md);
+    b.add(at + "g2", {Dg, C}, -0.1f, 0.1f, md);
     b.add(at + "k_k", {1, 1, C}, 0.5f, 1.0f);
     b.add(at + "k_a", {1, 1, C}, 0.0f, 1.0f);
     b.add(at + "r_k", {H, N}, -0.5f, 0.5f);

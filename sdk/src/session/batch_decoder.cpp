@@ -29,6 +29,30 @@ Workspace& BatchDecoder::workspace(size_t n) {
 
 void BatchDecoder::step(Session* const* sessions, const int32_t* tokens, size_t n, float* logits) {
   if (n == 0) return;
+  enqueue(sessions, tokens, n, logits != nullptr);
+  if (logits)
+    stream_.download(logits, ws_->logits(n), n * model_->config().n_vocab * sizeof(float));
+  stream_.synchronize();
+}
+
+const float* BatchDecoder::step_logits(Session* const* sessions, const int32_t* tokens, size_t n) {
+  if (n == 0) fail(RWKVRT_ERR_INVALID_ARGUMENT, "the batch is empty");
+  const uint64_t bytes = n * model_->config().n_vocab * sizeof(float);
+  enqueue(sessions, tokens, n, true);
+  if (logits_.bytes() < bytes) {
+    // Sized for the workspace's capacity, so a batch that grows within it allocates nothing.
+    logits_ = HostBuffer();
+    logits_ = HostBuffer(model_->device(),
+                         std::max<uint64_t>(bytes, ws_->rows() * model_->config().n_vocab *
+                                                       sizeof(float)));
+  }
+  stream_.download(logits_.f32(), ws_->logits(n), bytes);
+  stream_.synchronize();
+  return logits_.f32();
+}
+
+void BatchDecoder::enqueue(Session* const* sessions, const int32_t* tokens, size_t n,
+                           bool with_logits) {
   if (!sessions || !tokens) fail(RWKVRT_ERR_INVALID_ARGUMENT, "sessions or tokens is null");
   std::unordered_set<const Session*> seen;
   for (size_t i = 0; i < n; ++i) {
@@ -45,10 +69,10 @@ void BatchDecoder::step(Session* const* sessions, const int32_t* tokens, size_t 
   void** bases = ws.bases(n);
   stream_.upload(bases, bases_.data(), n * sizeof(void*));
   stream_.upload(ws.ids(), tokens, n * sizeof(int32_t));
-  const LogitRows rows = logits ? LogitRows::LastOfEachSequence : LogitRows::None;
+  const LogitRows rows = with_logits ? LogitRows::LastOfEachSequence : LogitRows::None;
   bool done = false;
   if (graphs_enabled_) {
-    CapturedGraph& g = graphs_[{n, logits != nullptr}];
+    CapturedGraph& g = graphs_[{n, with_logits}];
     if (!g) {
       try {
         stream_.capture_begin();
@@ -66,9 +90,6 @@ void BatchDecoder::step(Session* const* sessions, const int32_t* tokens, size_t 
     }
   }
   if (!done) model_->forward(stream_, ws, n, 1, ws.ids(), bases, rows);
-  if (logits)
-    stream_.download(logits, ws.logits(n), n * model_->config().n_vocab * sizeof(float));
-  stream_.synchronize();
 }
 
 }  // namespace rwkvrt

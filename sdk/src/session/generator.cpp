@@ -240,9 +240,9 @@ void Generator::next_batch(BatchDecoder& decoder, Generator* const* generators, 
   }
   if (sessions.empty()) return;
   const size_t V = generators[which[0]]->model_->config().n_vocab;
-  std::vector<float> logits(sessions.size() * V);
+  const float* logits = nullptr;  // the decoder's rows, valid until its next step
   try {
-    decoder.step(sessions.data(), tokens.data(), sessions.size(), logits.data());
+    logits = decoder.step_logits(sessions.data(), tokens.data(), sessions.size());
   } catch (...) {
     for (size_t k : which) {
       generators[k]->active_ = false;
@@ -252,7 +252,7 @@ void Generator::next_batch(BatchDecoder& decoder, Generator* const* generators, 
   }
   for (size_t r = 0; r < which.size(); ++r) {
     Generator& g = *generators[which[r]];
-    g.logits_.assign(logits.begin() + r * V, logits.begin() + (r + 1) * V);
+    g.logits_.assign(logits + r * V, logits + (r + 1) * V);
     g.finish_step(tokens[r], pieces[which[r]]);
   }
 }
