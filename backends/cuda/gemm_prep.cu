@@ -60,6 +60,27 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Several activation matrices rounded in one launch (a group of GEMMs): 8 outputs per thread
+// index, items found by their first index (at most RWKVRT_BK_MAX_GROUP, a linear search).
+template <typename T>
+__global__ void __launch_bounds__(kThreads) round_group_kernel(const GPU_GRID_CONSTANT RoundGroup g) {
+  gpu_kernel_start();
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.total;
+       i += uint64_t(gridDim.x) * blockDim.x) {
+    uint32_t it = 0;
+    while (it + 1 < g.n && i >= g.item[it + 1].first) ++it;
+    const RoundItem& r = g.item[it];
+    const uint64_t local = i - r.first, groups_per_row = r.Kp / 8;
+    const uint64_t m = local / groups_per_row, k0 = (local % groups_per_row) * 8;
+    const float* xr = r.x + m * r.ldx;
+    alignas(16) T v[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) v[e] = to_type<T>(k0 + e < r.K ? saturate<T>(xr[k0 + e]) : 0.0f);
+    *reinterpret_cast<uint4*>(static_cast<T*>(r.out) + m * r.Kp + k0) =
+        *reinterpret_cast<const uint4*>(v);
+  }
+}
+
 __device__ float block_max(float v, float* shared32) {
   v = warp_max(v);
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
@@ -144,6 +165,18 @@ gpuError_t launch_round_activations(const rwkvrt_bk_stream* s, WeightStorage sto
   if (storage == WeightStorage::BF16)
     return gpu_launch(l, round_kernel<gpu_bf16>, x, M, ldx, K, Kp, static_cast<gpu_bf16*>(out));
   return gpu_launch(l, round_kernel<gpu_half>, x, M, ldx, K, Kp, static_cast<gpu_half*>(out));
+}
+
+gpuError_t launch_round_group(const rwkvrt_bk_stream* s, WeightStorage storage, RoundGroup& g) {
+  g.total = 0;
+  for (uint32_t i = 0; i < g.n; ++i) {
+    g.item[i].first = g.total;
+    g.total += g.item[i].M * (g.item[i].Kp / 8);
+  }
+  if (g.total == 0) return gpuSuccess;
+  const GpuLaunch l = launch_on(s, dim3(blocks_for(g.total, kThreads)), dim3(kThreads));
+  if (storage == WeightStorage::BF16) return gpu_launch(l, round_group_kernel<gpu_bf16>, g);
+  return gpu_launch(l, round_group_kernel<gpu_half>, g);
 }
 
 gpuError_t launch_split_activations(const rwkvrt_bk_stream* s, WeightStorage storage, int parts,

@@ -31,6 +31,20 @@ gpuError_t launch_round_activations(const rwkvrt_bk_stream* s, WeightStorage sto
                                     const float* x, uint64_t M, uint64_t ldx, uint64_t K,
                                     uint64_t Kp, void* out);
 
+// Activations of several GEMMs rounded in one launch (items' `first` filled by the launcher).
+struct RoundItem {
+  const float* x;
+  uint64_t M, ldx, K, Kp;
+  void* out;  // [M][Kp] of the storage type
+  uint64_t first;
+};
+struct RoundGroup {
+  RoundItem item[RWKVRT_BK_MAX_GROUP];
+  uint32_t n;
+  uint64_t total;
+};
+gpuError_t launch_round_group(const rwkvrt_bk_stream* s, WeightStorage storage, RoundGroup& g);
+
 // Splits x into `parts` terms of the f16/bf16 `storage` type whose sum equals x to within
 // u^parts relative (u = 2^-11 f16, 2^-8 bf16), written as [parts][M][Kp], zero for K ≤ k < Kp.
 // f16 (2 parts): with row_scale, each row is first scaled by a power of two so its largest
@@ -57,6 +71,20 @@ gpuError_t launch_unary(const rwkvrt_bk_stream* s, rwkvrt_bk_unary op, const flo
 // y[m][n] = act(y[m][n] + bias[n]) for M rows of N floats at stride ldy (a matmul's epilogue).
 gpuError_t launch_bias_act(const rwkvrt_bk_stream* s, float* y, uint64_t M, uint64_t N,
                            uint64_t ldy, const float* bias, int32_t act);
+// The epilogues of several GEMMs in one launch (items' `first` filled by the launcher).
+struct BiasActItem {
+  float* y;
+  uint64_t M, N, ldy;
+  const float* bias;
+  int32_t act;
+  uint64_t first;
+};
+struct BiasActGroup {
+  BiasActItem item[RWKVRT_BK_MAX_GROUP];
+  uint32_t n;
+  uint64_t total;
+};
+gpuError_t launch_bias_act_group(const rwkvrt_bk_stream* s, BiasActGroup& g);
 gpuError_t launch_binary(const rwkvrt_bk_stream* s, rwkvrt_bk_binary op, const float* a,
                          const float* b, float* y, uint64_t M, uint64_t C, bool b_is_row);
 // out = v + (v_first − v)·gate over n floats (the v7 value residual, as the mix op computes it).

@@ -33,7 +33,9 @@ namespace rwkvrt::cuda {
 namespace {
 
 constexpr uint64_t kPanelBudget = 64ull << 20;  // bytes of scratch a panel of W or C may take
-constexpr uint64_t kLargeRows = 256;  // from here on the split GEMM runs as two accumulating GEMMs
+constexpr uint64_t kLargeRows = 256;
+// Scratch the rounded inputs of a whole group may take at once (beyond it, item by item).
+constexpr uint64_t kGroupScratchBudget = 256ull << 20;  // from here on the split GEMM runs as two accumulating GEMMs
 
 uint64_t align_up(uint64_t v, uint64_t a) {
   return (v + a - 1) / a * a;
@@ -55,7 +57,7 @@ class Carver {
   }
 
  private:
-  uint64_t sizes_[4] = {};
+  uint64_t sizes_[RWKVRT_BK_MAX_GROUP] = {};
   int n_ = 0;
 };
 
@@ -215,17 +217,104 @@ int gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, uint64_t ldx, uint
   return set_error(RWKVRT_BK_UNSUPPORTED, "matmul: unknown weight storage");
 }
 
+// The leading dimensions of a call and whether cuBLAS can take its sizes: an ABI code.
+int resolve_dims(const rwkvrt_bk_matmul_args& a, uint64_t* ldx, uint64_t* ldy) {
+  const rwkvrt_bk_weight* w = a.w;
+  *ldx = a.ldx ? a.ldx : w->cols;
+  *ldy = a.ldy ? a.ldy : w->rows;
+  if (*ldx < w->cols || *ldy < w->rows)
+    return set_error(RWKVRT_BK_INVALID, "matmul: leading dimension smaller than the row");
+  const uint64_t kIntMax = 0x7fffffffull;
+  if (a.M > kIntMax / 3 || w->rows > kIntMax || w->kp > kIntMax || *ldx > kIntMax ||
+      *ldy > kIntMax)
+    return set_error(RWKVRT_BK_UNSUPPORTED, "matmul: a dimension exceeds 2^31 / 3");
+  return RWKVRT_BK_OK;
+}
+
+// Whether every item of a group takes the rounded-activation GEMM on one storage type, so the
+// roundings and the epilogues can each run as one launch.
+bool rounded_group(const rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
+  const WeightStorage st = items[0].args.w->storage;
+  if (st != WeightStorage::F16 && st != WeightStorage::BF16) return false;
+  for (uint32_t i = 0; i < n; ++i) {
+    const rwkvrt_bk_matmul_args& a = items[i].args;
+    if (a.w->storage != st || a.M <= kGemvMaxRows || a.M < rounding_rows(s, a.w)) return false;
+  }
+  return true;
+}
+
+// A group of rounded-activation GEMMs: one rounding launch for all inputs (an input shared by
+// several items is rounded once), a GEMM per item, one launch for all epilogues.
+int rounded_group_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
+  uint64_t ldx[RWKVRT_BK_MAX_GROUP], ldy[RWKVRT_BK_MAX_GROUP];
+  int source[RWKVRT_BK_MAX_GROUP];  // the RoundGroup item holding item i's rounded input
+  RoundGroup rg{};
+  Carver c;
+  for (uint32_t i = 0; i < n; ++i) {
+    const rwkvrt_bk_matmul_args& a = items[i].args;
+    const int rc = resolve_dims(a, &ldx[i], &ldy[i]);
+    if (rc != RWKVRT_BK_OK) return rc;
+    source[i] = -1;
+    for (uint32_t j = 0; j < rg.n; ++j) {
+      const RoundItem& r = rg.item[j];
+      if (r.x == a.x && r.M == a.M && r.ldx == ldx[i] && r.K == a.w->cols && r.Kp == a.w->kp)
+        source[i] = int(j);
+    }
+    if (source[i] < 0) {
+      source[i] = int(rg.n);
+      rg.item[rg.n++] = RoundItem{a.x, a.M, ldx[i], a.w->cols, a.w->kp, nullptr, 0};
+      c.add(a.M * a.w->kp * 2);
+    }
+  }
+  const int rc = ensure_blas(s);
+  if (rc != RWKVRT_BK_OK) {
+    abandon_capture(s);
+    return rc;
+  }
+  if (c.total() > kGroupScratchBudget) {  // long prompts: one item at a time, less scratch
+    for (uint32_t i = 0; i < n; ++i) {
+      const int item_rc = matmul(s, items[i].args, items[i].bias, items[i].act);
+      if (item_rc != RWKVRT_BK_OK) return item_rc;
+    }
+    return RWKVRT_BK_OK;
+  }
+  void* base = s->scratch.get(c.total());
+  if (!base) return out_of_scratch(c.total());
+  for (uint32_t j = 0; j < rg.n; ++j) rg.item[j].out = c.piece(base, int(j));
+  const WeightStorage st = items[0].args.w->storage;
+  int code = check_op(s, launch_round_group(s, st, rg), "matmul_group (rounding activations)");
+  if (code != RWKVRT_BK_OK) return code;
+  BiasActGroup eg{};
+  for (uint32_t i = 0; i < n; ++i) {
+    const rwkvrt_bk_matmul_args& a = items[i].args;
+    const rwkvrt_bk_weight* w = a.w;
+    const int st_gemm = blas_gemm(s->blas, blas_type(w->storage), int(w->rows), int(a.M),
+                                  int(w->kp), w->data, int(w->kp), rg.item[source[i]].out,
+                                  int(w->kp), a.y, int(ldy[i]), a.accumulate ? 1.0f : 0.0f);
+    if (st_gemm != 0) return blas_failed(s, st_gemm, "GEMM");
+    if (items[i].bias || items[i].act != RWKVRT_BK_NO_ACTIVATION)
+      eg.item[eg.n++] = BiasActItem{a.y, a.M, w->rows, ldy[i], items[i].bias, items[i].act, 0};
+  }
+  return check_op(s, launch_bias_act_group(s, eg), "matmul_group epilogue");
+}
+
 }  // namespace
+
+int matmul_group_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
+  if (rounded_group(s, items, n)) return rounded_group_gemm(s, items, n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const int rc = matmul(s, items[i].args, items[i].bias, items[i].act);
+    if (rc != RWKVRT_BK_OK) return rc;
+  }
+  return RWKVRT_BK_OK;
+}
 
 int matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, const float* bias, int32_t act) {
   const rwkvrt_bk_weight* w = a.w;
-  const uint64_t ldx = a.ldx ? a.ldx : w->cols, ldy = a.ldy ? a.ldy : w->rows;
-  if (ldx < w->cols || ldy < w->rows)
-    return set_error(RWKVRT_BK_INVALID, "matmul: leading dimension smaller than the row");
+  uint64_t ldx = 0, ldy = 0;
+  const int dims = resolve_dims(a, &ldx, &ldy);
+  if (dims != RWKVRT_BK_OK) return dims;
   if (a.M == 0) return RWKVRT_BK_OK;
-  const uint64_t kIntMax = 0x7fffffffull;
-  if (a.M > kIntMax / 3 || w->rows > kIntMax || w->kp > kIntMax || ldx > kIntMax || ldy > kIntMax)
-    return set_error(RWKVRT_BK_UNSUPPORTED, "matmul: a dimension exceeds 2^31 / 3");
   if (a.M <= kGemvMaxRows)
     return check_op(s, launch_gemv(s, w, a.x, a.M, ldx, a.y, ldy, a.accumulate != 0, bias, act),
                     "matmul");

@@ -12,4 +12,9 @@ namespace rwkvrt::cuda {
 int matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& args, const float* bias = nullptr,
            int32_t act = RWKVRT_BK_NO_ACTIVATION);
 
+// A group of matmuls that are not all GEMVs (validated by the caller): when every item takes the
+// rounded-activation GEMM on one storage type, the roundings run as one launch (an input shared
+// by several items rounded once) and the epilogues as one; otherwise one matmul() per item.
+int matmul_group_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n);
+
 }  // namespace rwkvrt::cuda

@@ -393,11 +393,7 @@ int op_matmul_group(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uin
     one_launch = one_launch && a.M >= 1 && a.M <= kGemvMaxRows && a.M == items[0].args.M;
   }
   if (one_launch) return check_op(s, launch_gemv_group(s, items, n), "matmul_group");
-  for (uint32_t i = 0; i < n; ++i) {
-    const int rc = matmul(s, items[i].args, items[i].bias, items[i].act);
-    if (rc != RWKVRT_BK_OK) return rc;
-  }
-  return RWKVRT_BK_OK;
+  return matmul_group_gemm(s, items, n);
 }
 
 int op_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args* a) {

@@ -28,6 +28,22 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// The epilogues of a group of GEMMs in one launch; items found by their first index.
+__global__ void __launch_bounds__(kThreads)
+    bias_act_group_kernel(const GPU_GRID_CONSTANT BiasActGroup g) {
+  gpu_kernel_start();
+  const uint64_t stride = uint64_t(gridDim.x) * blockDim.x;
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.total; i += stride) {
+    uint32_t it = 0;
+    while (it + 1 < g.n && i >= g.item[it + 1].first) ++it;
+    const BiasActItem& e = g.item[it];
+    const uint64_t local = i - e.first, m = local / e.N, n = local % e.N;
+    float v = e.y[m * e.ldy + n];
+    if (e.bias) v += e.bias[n];
+    e.y[m * e.ldy + n] = apply_activation(e.act, v);
+  }
+}
+
 __global__ void __launch_bounds__(kThreads)
     unary_kernel(rwkvrt_bk_unary op, const float* x, float* y, uint64_t n, uint32_t vec) {
   gpu_kernel_start();
@@ -124,6 +140,17 @@ gpuError_t launch_bias_act(const rwkvrt_bk_stream* s, float* y, uint64_t M, uint
   if (M == 0 || N == 0) return gpuSuccess;
   const GpuLaunch l = launch_on(s, dim3(blocks_for(M * N, kThreads)), dim3(kThreads));
   return gpu_launch(l, bias_act_kernel, y, M, N, ldy, bias, act);
+}
+
+gpuError_t launch_bias_act_group(const rwkvrt_bk_stream* s, BiasActGroup& g) {
+  g.total = 0;
+  for (uint32_t i = 0; i < g.n; ++i) {
+    g.item[i].first = g.total;
+    g.total += g.item[i].M * g.item[i].N;
+  }
+  if (g.total == 0) return gpuSuccess;
+  const GpuLaunch l = launch_on(s, dim3(blocks_for(g.total, kThreads)), dim3(kThreads));
+  return gpu_launch(l, bias_act_group_kernel, g);
 }
 
 gpuError_t launch_unary(const rwkvrt_bk_stream* s, rwkvrt_bk_unary op, const float* x, float* y,

@@ -40,6 +40,7 @@ struct Config {
   std::string backend = "auto";     // rwkvrt backend for every model
   int32_t device = 0;
   int32_t threads = 0;              // CPU threads per model; 0 = all cores
+  std::string matmul = "exact";     // matmul precision of every model: exact or fast
   double shutdown_grace_s = 10.0;   // on SIGTERM, streams get this long to finish before cancel
   std::string log_level = "info";
   std::string log_format = "json";

@@ -61,6 +61,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--device", config.device, "Device index within the backend")->capture_default_str();
   app.add_option("--threads", config.threads, "CPU threads per model (0: all cores)")->capture_default_str();
+  app.add_option("--matmul", config.matmul,
+                 "Matmul precision: exact (fp32 activations) or fast (GPU: large batches round "
+                 "activations to the f16/bf16 weights for tensor cores; see RWKVRT_MATMUL_FAST)")
+      ->check(CLI::IsMember({"exact", "fast"}))
+      ->capture_default_str();
   Limits& l = config.limits;
   app.add_option("--max-sessions", l.max_sessions, "Persistent sessions at most")->capture_default_str();
   app.add_option("--max-state-bytes", l.max_state_bytes, "Bytes of session files at most")->capture_default_str();

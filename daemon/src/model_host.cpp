@@ -14,6 +14,7 @@ HostedModel load_model(const ModelConfig& config, const LoadOptions& options) {
   params.backend = options.backend.c_str();
   params.device = options.device;
   params.n_threads = options.threads;
+  params.matmul_precision = options.matmul_precision;
   rwkvrt_model* raw = nullptr;
   if (rwkvrt_status s = rwkvrt_model_load(config.path.c_str(), &params, &raw); s != RWKVRT_OK) {
     throw std::runtime_error(sdk_error("cannot load model " + config.path, s));

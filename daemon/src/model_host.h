@@ -25,6 +25,7 @@ struct LoadOptions {
   std::string backend;
   int32_t device = 0;
   int32_t threads = 0;
+  rwkvrt_matmul_precision matmul_precision = RWKVRT_MATMUL_EXACT;
 };
 
 // Loads `config`'s checkpoint.  Throws std::runtime_error with the library's message on failure.

@@ -45,7 +45,9 @@ void Daemon::start() {
   store_->open();
   persister_ = std::make_unique<Persister>();
 
-  const LoadOptions load_options{config_.backend, config_.device, config_.threads};
+  const LoadOptions load_options{config_.backend, config_.device, config_.threads,
+                                 config_.matmul == "fast" ? RWKVRT_MATMUL_FAST
+                                                          : RWKVRT_MATMUL_EXACT};
   for (const auto& model_config : config_.models) {
     const auto t0 = std::chrono::steady_clock::now();
     auto slot = std::make_unique<ModelSlot>();

@@ -398,13 +398,22 @@ void bench_model(const ModelSpec& spec, double copy_gbs, bool quick, bool fast_g
   }
 }
 
+void print_rows() {
+  std::printf("\n%-22s %-38s %12s  %-9s %s\n", "group", "measurement", "value", "unit", "note");
+  for (const Row& r : g_rows)
+    std::printf("%-22s %-38s %12.4g  %-9s %s\n", r.group.c_str(), r.name.c_str(), r.value,
+                r.unit.c_str(), r.note.c_str());
+}
+
 int run(int argc, char** argv) {
   std::vector<std::string> models = {"1.5B", "7.2B"};
-  bool quick = false;
+  bool quick = false, wkv_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") {
       quick = true;
+    } else if (a == "--wkv7-only") {
+      wkv_only = true;
     } else if (a == "--models" && i + 1 < argc) {
       models.clear();
       std::string list = argv[++i];
@@ -416,7 +425,8 @@ int run(int argc, char** argv) {
         pos = comma + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--models 1.5B,7.2B|none]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--wkv7-only] [--models 1.5B,7.2B|none]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -435,6 +445,11 @@ int run(int argc, char** argv) {
   {
     auto dev = std::make_shared<Device>(cuda, 0, 0);
     Stream s(dev);
+    if (wkv_only) {
+      bench_wkv7(dev, s, quick);
+      print_rows();
+      return 0;
+    }
     copy_gbs = bench_copy(dev, s);
     bench_gemv(dev, s, copy_gbs, quick);
     bench_gemm(dev, s, quick);
@@ -447,10 +462,7 @@ int run(int argc, char** argv) {
       if (m == "1.5B") bench_model({"1.5B", 24, 2048}, copy_gbs, quick, fast);
       if (m == "7.2B") bench_model({"7.2B", 32, 4096}, copy_gbs, quick, fast);
     }
-  std::printf("\n%-22s %-38s %12s  %-9s %s\n", "group", "measurement", "value", "unit", "note");
-  for (const Row& r : g_rows)
-    std::printf("%-22s %-38s %12.4g  %-9s %s\n", r.group.c_str(), r.name.c_str(), r.value,
-                r.unit.c_str(), r.note.c_str());
+  print_rows();
   return 0;
 }
 
