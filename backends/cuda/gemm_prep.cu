@@ -4,6 +4,7 @@
 // GEMM.
 #include <cfloat>
 
+#include "activation.h"
 #include "kernels.h"
 
 namespace rwkvrt::cuda {
@@ -96,12 +97,8 @@ __device__ float block_max(float v, float* shared32) {
 // One block per row: x = s⁻¹·(p₀ + p₁ [+ p₂]) with each p of type T.  Each remainder is exact in
 // fp32 (x minus its own rounding), so only the last term's rounding is lost.
 template <typename T, int P>
-__global__ void __launch_bounds__(kThreads)
-    split_kernel(const float* x, uint64_t ldx, uint64_t M, uint64_t K, uint64_t Kp, T* out,
-                 float* row_scale) {
-  gpu_kernel_start();
-  __shared__ float shared32[kWarp];
-  const uint64_t m = blockIdx.x;
+__device__ void split_row(const float* x, uint64_t ldx, uint64_t M, uint64_t K, uint64_t Kp, T* out,
+                          float* row_scale, uint64_t m, float* shared32) {
   const float* xr = x + m * ldx;
   float scale = 1.0f;
   if (row_scale) {
@@ -127,6 +124,36 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+template <typename T, int P>
+__global__ void __launch_bounds__(kThreads)
+    split_kernel(const float* x, uint64_t ldx, uint64_t M, uint64_t K, uint64_t Kp, T* out,
+                 float* row_scale) {
+  gpu_kernel_start();
+  __shared__ float shared32[kWarp];
+  split_row<T, P>(x, ldx, M, K, Kp, out, row_scale, blockIdx.x, shared32);
+}
+
+// The splits of a group of GEMMs' inputs in one launch: one block per row of every item.
+template <typename T, int P>
+__global__ void __launch_bounds__(kThreads) split_group_kernel(const GPU_GRID_CONSTANT SplitGroup g) {
+  gpu_kernel_start();
+  __shared__ float shared32[kWarp];
+  uint32_t it = 0;
+  while (it + 1 < g.n && blockIdx.x >= g.item[it + 1].first_block) ++it;
+  const SplitItem& e = g.item[it];
+  split_row<T, P>(e.x, e.ldx, e.M, e.K, e.Kp, static_cast<T*>(e.out), e.row_scale,
+                  blockIdx.x - e.first_block, shared32);
+}
+
+// Σ_p parts[p][m][n] (smallest terms first), times row_scale[m].
+__device__ __forceinline__ float combined(const float* parts, int P, const float* row_scale,
+                                          uint64_t M, uint64_t np, uint64_t m, uint64_t n) {
+  float sum = 0.0f;
+  for (int p = P - 1; p >= 0; --p) sum += parts[(uint64_t(p) * M + m) * np + n];
+  if (row_scale) sum *= row_scale[m];
+  return sum;
+}
+
 __global__ void __launch_bounds__(kThreads)
     combine_kernel(const float* parts, int P, const float* row_scale, uint64_t M, uint64_t np,
                    float* y, uint64_t ldy, uint32_t accumulate) {
@@ -135,12 +162,30 @@ __global__ void __launch_bounds__(kThreads)
   for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += uint64_t(gridDim.x) * blockDim.x) {
     const uint64_t m = i / np, n = i % np;
-    // Smallest terms first.
-    float sum = 0.0f;
-    for (int p = P - 1; p >= 0; --p) sum += parts[(uint64_t(p) * M + m) * np + n];
-    if (row_scale) sum *= row_scale[m];
+    const float sum = combined(parts, P, row_scale, M, np, m, n);
     float* out = y + m * ldy + n;
     *out = accumulate ? *out + sum : sum;
+  }
+}
+
+// The sums of a group of split GEMMs in one launch, each followed by its epilogue with the
+// arithmetic of the separate bias_act kernel.
+__global__ void __launch_bounds__(kThreads)
+    combine_group_kernel(const GPU_GRID_CONSTANT CombineGroup g) {
+  gpu_kernel_start();
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.total;
+       i += uint64_t(gridDim.x) * blockDim.x) {
+    uint32_t it = 0;
+    while (it + 1 < g.n && i >= g.item[it + 1].first) ++it;
+    const CombineItem& e = g.item[it];
+    const uint64_t local = i - e.first, m = local / e.N, n = local % e.N;
+    const float sum = combined(e.parts, g.P, e.row_scale, e.M, e.N, m, n);
+    float v = e.accumulate ? e.y[m * e.ldy + n] + sum : sum;
+    if (e.bias || e.act != RWKVRT_BK_NO_ACTIVATION) {
+      if (e.bias) v += e.bias[n];
+      v = apply_activation(e.act, v);
+    }
+    e.y[m * e.ldy + n] = v;
   }
 }
 
@@ -190,6 +235,32 @@ gpuError_t launch_split_activations(const rwkvrt_bk_stream* s, WeightStorage sto
                                    static_cast<gpu_bf16*>(out), static_cast<float*>(nullptr));
   return gpu_launch(l, split_kernel<gpu_half, 2>, x, ldx, M, K, Kp, static_cast<gpu_half*>(out),
                     row_scale);
+}
+
+gpuError_t launch_split_group(const rwkvrt_bk_stream* s, WeightStorage storage, int parts,
+                              SplitGroup& g) {
+  uint32_t blocks = 0;
+  for (uint32_t i = 0; i < g.n; ++i) {
+    g.item[i].first_block = blocks;
+    blocks += uint32_t(g.item[i].M);
+  }
+  if (blocks == 0) return gpuSuccess;
+  const GpuLaunch l = launch_on(s, dim3(blocks), dim3(kThreads));
+  if (storage == WeightStorage::BF16)
+    return parts == 3 ? gpu_launch(l, split_group_kernel<gpu_bf16, 3>, g)
+                      : gpu_launch(l, split_group_kernel<gpu_bf16, 2>, g);
+  return gpu_launch(l, split_group_kernel<gpu_half, 2>, g);
+}
+
+gpuError_t launch_combine_group(const rwkvrt_bk_stream* s, CombineGroup& g) {
+  g.total = 0;
+  for (uint32_t i = 0; i < g.n; ++i) {
+    g.item[i].first = g.total;
+    g.total += g.item[i].M * g.item[i].N;
+  }
+  if (g.total == 0) return gpuSuccess;
+  const GpuLaunch l = launch_on(s, dim3(blocks_for(g.total, kThreads)), dim3(kThreads));
+  return gpu_launch(l, combine_group_kernel, g);
 }
 
 gpuError_t launch_combine_parts(const rwkvrt_bk_stream* s, const float* parts, int P,

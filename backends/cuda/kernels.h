@@ -53,6 +53,43 @@ gpuError_t launch_split_activations(const rwkvrt_bk_stream* s, WeightStorage sto
                                     const float* x, uint64_t M, uint64_t ldx, uint64_t K,
                                     uint64_t Kp, void* out, float* row_scale);
 
+// The splits of several GEMMs' inputs in one launch (first_block filled by the launcher); each
+// item as launch_split_activations with `parts` terms (row_scale null: no scaling).
+struct SplitItem {
+  const float* x;
+  uint64_t M, ldx, K, Kp;
+  void* out;         // [parts][M][Kp]
+  float* row_scale;  // [M] or null
+  uint32_t first_block;
+};
+struct SplitGroup {
+  SplitItem item[RWKVRT_BK_MAX_GROUP];
+  uint32_t n;
+};
+gpuError_t launch_split_group(const rwkvrt_bk_stream* s, WeightStorage storage, int parts,
+                              SplitGroup& g);
+
+// The sums of several split GEMMs (items of one panel: parts [P][M][N]) in one launch, each
+// followed by y = act(y + bias) when it has an epilogue (first filled by the launcher).
+struct CombineItem {
+  const float* parts;
+  const float* row_scale;  // [M] or null
+  uint64_t M, N;
+  float* y;
+  uint64_t ldy;
+  uint32_t accumulate;
+  const float* bias;
+  int32_t act;
+  uint64_t first;
+};
+struct CombineGroup {
+  CombineItem item[RWKVRT_BK_MAX_GROUP];
+  uint32_t n;
+  int P;
+  uint64_t total;
+};
+gpuError_t launch_combine_group(const rwkvrt_bk_stream* s, CombineGroup& g);
+
 // y[m][n] (+)= row_scale[m] · Σ_p part[p][m][n] for n < np, parts [P][M][np] fp32.
 gpuError_t launch_combine_parts(const rwkvrt_bk_stream* s, const float* parts, int P,
                                 const float* row_scale, uint64_t M, uint64_t np, float* y,

@@ -57,7 +57,7 @@ class Carver {
   }
 
  private:
-  uint64_t sizes_[RWKVRT_BK_MAX_GROUP] = {};
+  uint64_t sizes_[3 * RWKVRT_BK_MAX_GROUP] = {};
   int n_ = 0;
 };
 
@@ -231,77 +231,139 @@ int resolve_dims(const rwkvrt_bk_matmul_args& a, uint64_t* ldx, uint64_t* ldy) {
   return RWKVRT_BK_OK;
 }
 
-// Whether every item of a group takes the rounded-activation GEMM on one storage type, so the
-// roundings and the epilogues can each run as one launch.
-bool rounded_group(const rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
+// How a group of GEMMs on f16/bf16 weights runs as a whole: every item on the same storage and
+// the same path (mixed groups run item by item).
+enum class GroupPath { None, Rounded, SplitStacked, SplitLarge };
+
+GroupPath group_path(const rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
   const WeightStorage st = items[0].args.w->storage;
-  if (st != WeightStorage::F16 && st != WeightStorage::BF16) return false;
+  if (st != WeightStorage::F16 && st != WeightStorage::BF16) return GroupPath::None;
+  GroupPath path = GroupPath::None;
   for (uint32_t i = 0; i < n; ++i) {
     const rwkvrt_bk_matmul_args& a = items[i].args;
-    if (a.w->storage != st || a.M <= kGemvMaxRows || a.M < rounding_rows(s, a.w)) return false;
+    if (a.w->storage != st || a.M <= kGemvMaxRows) return GroupPath::None;
+    const GroupPath p = a.M >= rounding_rows(s, a.w) ? GroupPath::Rounded
+                        : a.M >= kLargeRows          ? GroupPath::SplitLarge
+                                                     : GroupPath::SplitStacked;
+    if (i > 0 && p != path) return GroupPath::None;
+    path = p;
   }
-  return true;
+  return path;
 }
 
-// A group of rounded-activation GEMMs: one rounding launch for all inputs (an input shared by
-// several items is rounded once), a GEMM per item, one launch for all epilogues.
-int rounded_group_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
+// A group of GEMMs with their operand preparation and epilogues batched: one launch rounds or
+// splits every input (an input shared by several items prepared once), a GEMM (two for the
+// large split) per item, one launch sums the split products (stacked path) or applies the
+// epilogues.  Same arithmetic as one matmul() per item, so the same results bit for bit.
+int grouped_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n,
+                 GroupPath path) {
+  const WeightStorage st = items[0].args.w->storage;
+  const bool stacked = path == GroupPath::SplitStacked;
+  // Terms per input: 1 rounded; 2 (large split); 2 f16 (scaled rows) or 3 bf16 (stacked split).
+  const int P = path == GroupPath::Rounded ? 1 : stacked && st == WeightStorage::BF16 ? 3 : 2;
+  const bool scaled = stacked && st == WeightStorage::F16;
   uint64_t ldx[RWKVRT_BK_MAX_GROUP], ldy[RWKVRT_BK_MAX_GROUP];
-  int source[RWKVRT_BK_MAX_GROUP];  // the RoundGroup item holding item i's rounded input
-  RoundGroup rg{};
-  Carver c;
+  int source[RWKVRT_BK_MAX_GROUP];  // the prepared input of item i
+  struct Input {
+    const float* x;
+    uint64_t M, ldx, K, Kp;
+  } in[RWKVRT_BK_MAX_GROUP];
+  uint32_t n_in = 0;
+  Carver c;  // pieces: inputs' terms, inputs' row scales, items' products
   for (uint32_t i = 0; i < n; ++i) {
     const rwkvrt_bk_matmul_args& a = items[i].args;
     const int rc = resolve_dims(a, &ldx[i], &ldy[i]);
     if (rc != RWKVRT_BK_OK) return rc;
     source[i] = -1;
-    for (uint32_t j = 0; j < rg.n; ++j) {
-      const RoundItem& r = rg.item[j];
-      if (r.x == a.x && r.M == a.M && r.ldx == ldx[i] && r.K == a.w->cols && r.Kp == a.w->kp)
+    for (uint32_t j = 0; j < n_in; ++j)
+      if (in[j].x == a.x && in[j].M == a.M && in[j].ldx == ldx[i] && in[j].K == a.w->cols &&
+          in[j].Kp == a.w->kp)
         source[i] = int(j);
-    }
     if (source[i] < 0) {
-      source[i] = int(rg.n);
-      rg.item[rg.n++] = RoundItem{a.x, a.M, ldx[i], a.w->cols, a.w->kp, nullptr, 0};
-      c.add(a.M * a.w->kp * 2);
+      source[i] = int(n_in);
+      in[n_in++] = Input{a.x, a.M, ldx[i], a.w->cols, a.w->kp};
     }
   }
-  const int rc = ensure_blas(s);
-  if (rc != RWKVRT_BK_OK) {
-    abandon_capture(s);
-    return rc;
+  for (uint32_t j = 0; j < n_in; ++j) c.add(uint64_t(P) * in[j].M * in[j].Kp * 2);
+  for (uint32_t j = 0; j < n_in; ++j) c.add(scaled ? in[j].M * 4 : 0);
+  bool fits = true;
+  for (uint32_t i = 0; i < n && stacked; ++i) {
+    const uint64_t bytes = uint64_t(P) * items[i].args.M * items[i].args.w->rows * 4;
+    fits = fits && bytes <= kPanelBudget;  // one panel per item
+    c.add(bytes);
   }
-  if (c.total() > kGroupScratchBudget) {  // long prompts: one item at a time, less scratch
+  if (!fits || c.total() > kGroupScratchBudget) {  // long prompts: item by item, less scratch
     for (uint32_t i = 0; i < n; ++i) {
-      const int item_rc = matmul(s, items[i].args, items[i].bias, items[i].act);
-      if (item_rc != RWKVRT_BK_OK) return item_rc;
+      const int rc = matmul(s, items[i].args, items[i].bias, items[i].act);
+      if (rc != RWKVRT_BK_OK) return rc;
     }
     return RWKVRT_BK_OK;
   }
+  const int blas_rc = ensure_blas(s);
+  if (blas_rc != RWKVRT_BK_OK) {
+    abandon_capture(s);
+    return blas_rc;
+  }
   void* base = s->scratch.get(c.total());
   if (!base) return out_of_scratch(c.total());
-  for (uint32_t j = 0; j < rg.n; ++j) rg.item[j].out = c.piece(base, int(j));
-  const WeightStorage st = items[0].args.w->storage;
-  int code = check_op(s, launch_round_group(s, st, rg), "matmul_group (rounding activations)");
-  if (code != RWKVRT_BK_OK) return code;
-  BiasActGroup eg{};
+  auto terms = [&](uint32_t j) { return c.piece(base, int(j)); };
+  auto row_scale = [&](uint32_t j) {
+    return scaled ? static_cast<float*>(c.piece(base, int(n_in + j))) : nullptr;
+  };
+  auto products = [&](uint32_t i) { return static_cast<float*>(c.piece(base, int(2 * n_in + i))); };
+
+  int rc = RWKVRT_BK_OK;
+  if (path == GroupPath::Rounded) {
+    RoundGroup g{};
+    for (uint32_t j = 0; j < n_in; ++j)
+      g.item[g.n++] = RoundItem{in[j].x, in[j].M, in[j].ldx, in[j].K, in[j].Kp, terms(j), 0};
+    rc = check_op(s, launch_round_group(s, st, g), "matmul_group (rounding activations)");
+  } else {
+    SplitGroup g{};
+    for (uint32_t j = 0; j < n_in; ++j)
+      g.item[g.n++] =
+          SplitItem{in[j].x, in[j].M, in[j].ldx, in[j].K, in[j].Kp, terms(j), row_scale(j), 0};
+    rc = check_op(s, launch_split_group(s, st, P, g), "matmul_group (splitting activations)");
+  }
+  if (rc != RWKVRT_BK_OK) return rc;
+
+  BiasActGroup epilogues{};
+  CombineGroup sums{};
+  sums.P = P;
   for (uint32_t i = 0; i < n; ++i) {
     const rwkvrt_bk_matmul_args& a = items[i].args;
     const rwkvrt_bk_weight* w = a.w;
-    const int st_gemm = blas_gemm(s->blas, blas_type(w->storage), int(w->rows), int(a.M),
-                                  int(w->kp), w->data, int(w->kp), rg.item[source[i]].out,
-                                  int(w->kp), a.y, int(ldy[i]), a.accumulate ? 1.0f : 0.0f);
-    if (st_gemm != 0) return blas_failed(s, st_gemm, "GEMM");
-    if (items[i].bias || items[i].act != RWKVRT_BK_NO_ACTIVATION)
-      eg.item[eg.n++] = BiasActItem{a.y, a.M, w->rows, ldy[i], items[i].bias, items[i].act, 0};
+    const uint32_t j = uint32_t(source[i]);
+    const int N = int(w->rows), Kp = int(w->kp);
+    const bool epilogue = items[i].bias || items[i].act != RWKVRT_BK_NO_ACTIVATION;
+    if (stacked) {  // the P terms as P·M rows of one GEMM, summed by the combine launch
+      const int st_gemm = blas_gemm(s->blas, blas_type(st), N, int(P * a.M), Kp, w->data, Kp,
+                                    terms(j), Kp, products(i), N, 0.0f);
+      if (st_gemm != 0) return blas_failed(s, st_gemm, "GEMM");
+      sums.item[sums.n++] = CombineItem{products(i), row_scale(j), a.M, w->rows, a.y, ldy[i],
+                                        a.accumulate, items[i].bias, items[i].act, 0};
+      continue;
+    }
+    for (int p = 0; p < P; ++p) {  // rounded: one GEMM; large split: two accumulating GEMMs
+      const void* xp = static_cast<const char*>(terms(j)) + uint64_t(p) * a.M * w->kp * 2;
+      const float beta = p > 0 || a.accumulate ? 1.0f : 0.0f;
+      const int st_gemm = blas_gemm(s->blas, blas_type(st), N, int(a.M), Kp, w->data, Kp, xp, Kp,
+                                    a.y, int(ldy[i]), beta);
+      if (st_gemm != 0) return blas_failed(s, st_gemm, "GEMM");
+    }
+    if (epilogue)
+      epilogues.item[epilogues.n++] =
+          BiasActItem{a.y, a.M, w->rows, ldy[i], items[i].bias, items[i].act, 0};
   }
-  return check_op(s, launch_bias_act_group(s, eg), "matmul_group epilogue");
+  if (stacked) return check_op(s, launch_combine_group(s, sums), "matmul_group (summing products)");
+  return check_op(s, launch_bias_act_group(s, epilogues), "matmul_group epilogue");
 }
 
 }  // namespace
 
 int matmul_group_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
-  if (rounded_group(s, items, n)) return rounded_group_gemm(s, items, n);
+  const GroupPath path = group_path(s, items, n);
+  if (path != GroupPath::None) return grouped_gemm(s, items, n, path);
   for (uint32_t i = 0; i < n; ++i) {
     const int rc = matmul(s, items[i].args, items[i].bias, items[i].act);
     if (rc != RWKVRT_BK_OK) return rc;

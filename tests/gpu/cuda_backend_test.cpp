@@ -388,64 +388,78 @@ TEST_F(CudaTest, RoundedActivationsPerWeight) {
   }
 }
 
-// A group of rounded-activation GEMMs (one rounding launch, an input shared by two items rounded
-// once, one epilogue launch) gives bit for bit what the items give one call at a time.
-TEST_F(CudaTest, RoundedGemmGroupEqualsSeparateCalls) {
-  Rng rng(16);
-  const uint64_t M = 100, K = 512;
-  const uint64_t rows[3] = {384, 64, 512};
-  std::vector<std::vector<uint16_t>> enc(3);
-  std::vector<PreparedWeight> w;
-  for (int i = 0; i < 3; ++i) {
-    const Floats wf = rng.normal(rows[i] * K, 0.0f, 0.05f);
-    enc[i].resize(wf.size());
-    for (size_t j = 0; j < wf.size(); ++j) enc[i][j] = f32_to_f16(wf[j]);
-    rwkvrt_bk_weight_desc d{};
-    d.struct_size = sizeof(d);
-    d.name = "group";
-    d.rows = rows[i];
-    d.cols = K;
-    d.src_dtype = RWKVRT_BK_F16;
-    d.src = enc[i].data();
-    d.want_dtype = RWKVRT_BK_SAME;
-    d.matmul_precision = RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS;
-    w.emplace_back(device_, d);
-  }
-  const Floats x0 = rng.normal(M * K), x1 = rng.normal(M * K), bias = rng.normal(rows[1]);
-  const Floats y2_start = rng.normal(M * rows[2]);
-  DeviceBuffer dx0(device_, M * K * 4), dx1(device_, M * K * 4), db(device_, rows[1] * 4);
-  stream_->upload(dx0.get(), x0.data(), M * K * 4);
-  stream_->upload(dx1.get(), x1.data(), M * K * 4);
-  stream_->upload(db.get(), bias.data(), rows[1] * 4);
-  auto outputs = [&](bool grouped) {
-    DeviceBuffer y0(device_, M * rows[0] * 4), y1(device_, M * rows[1] * 4),
-        y2(device_, M * rows[2] * 4);
-    stream_->upload(y2.get(), y2_start.data(), M * rows[2] * 4);
-    if (grouped) {
-      // Item 3 accumulates into y2; items 1 and 3 share x0.
-      std::vector<rwkvrt_bk_matmul_item> items = {
-          {{dx0.f32(), M, 0, w[0].get(), y0.f32(), 0, 0}, nullptr, RWKVRT_BK_NO_ACTIVATION},
-          {{dx1.f32(), M, 0, w[1].get(), y1.f32(), 0, 0}, db.f32(), RWKVRT_BK_TANH},
-          {{dx0.f32(), M, 0, w[2].get(), y2.f32(), 0, 1}, nullptr, RWKVRT_BK_NO_ACTIVATION}};
-      device_->check(device_->api().matmul_group(stream_->raw(), items.data(), 3), "group");
-    } else {
-      stream_->matmul(dx0.f32(), M, w[0], y0.f32());
-      stream_->matmul_act(dx1.f32(), M, w[1], y1.f32(), db.f32(), RWKVRT_BK_TANH);
-      stream_->matmul(dx0.f32(), M, w[2], y2.f32(), /*accumulate=*/true);
-    }
-    Floats all = download(y0.get(), M * rows[0]);
-    for (const DeviceBuffer* b : {&y1, &y2}) {
-      const Floats part = download(b->get(), b->bytes() / 4);
-      all.insert(all.end(), part.begin(), part.end());
-    }
-    return all;
+// A group of GEMMs runs its operand preparation (rounding or splitting; an input shared by two
+// items prepared once) and its epilogues (or split-product sums) as one launch each: the
+// outputs must equal one call per item bit for bit, on every grouped path (rounded; exact split
+// stacked for M < 256; exact split as two GEMMs for M ≥ 256), f16 and bf16.
+TEST_F(CudaTest, GemmGroupEqualsSeparateCalls) {
+  struct Case {
+    rwkvrt_bk_matmul_precision precision;
+    uint64_t M;
   };
-  const Floats separate = outputs(false), grouped = outputs(true);
-  ASSERT_EQ(separate.size(), grouped.size());
-  size_t mismatches = 0;
-  for (size_t i = 0; i < separate.size(); ++i)
-    if (std::memcmp(&separate[i], &grouped[i], sizeof(float)) != 0) ++mismatches;
-  EXPECT_EQ(mismatches, 0u) << "of " << separate.size() << " outputs";
+  for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_BF16})
+    for (const Case& cs : {Case{RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS, 100},
+                           Case{RWKVRT_BK_MATMUL_EXACT, 100}, Case{RWKVRT_BK_MATMUL_EXACT, 300}}) {
+      const std::string what = std::string(dt == RWKVRT_BK_F16 ? "f16" : "bf16") +
+                               (cs.precision == RWKVRT_BK_MATMUL_EXACT ? " exact" : " rounded") +
+                               " M=" + std::to_string(cs.M);
+      Rng rng(16);
+      const uint64_t M = cs.M, K = 512;
+      const uint64_t rows[3] = {384, 64, 512};
+      std::vector<std::vector<uint16_t>> enc(3);
+      std::vector<PreparedWeight> w;
+      for (int i = 0; i < 3; ++i) {
+        const Floats wf = rng.normal(rows[i] * K, 0.0f, 0.05f);
+        enc[i].resize(wf.size());
+        for (size_t j = 0; j < wf.size(); ++j)
+          enc[i][j] = dt == RWKVRT_BK_F16 ? f32_to_f16(wf[j]) : f32_to_bf16(wf[j]);
+        rwkvrt_bk_weight_desc d{};
+        d.struct_size = sizeof(d);
+        d.name = "group";
+        d.rows = rows[i];
+        d.cols = K;
+        d.src_dtype = dt;
+        d.src = enc[i].data();
+        d.want_dtype = RWKVRT_BK_SAME;
+        d.matmul_precision = cs.precision;
+        w.emplace_back(device_, d);
+      }
+      const Floats x0 = rng.normal(M * K), x1 = rng.normal(M * K), bias = rng.normal(rows[1]);
+      const Floats y2_start = rng.normal(M * rows[2]);
+      DeviceBuffer dx0(device_, M * K * 4), dx1(device_, M * K * 4), db(device_, rows[1] * 4);
+      stream_->upload(dx0.get(), x0.data(), M * K * 4);
+      stream_->upload(dx1.get(), x1.data(), M * K * 4);
+      stream_->upload(db.get(), bias.data(), rows[1] * 4);
+      auto outputs = [&](bool grouped) {
+        DeviceBuffer y0(device_, M * rows[0] * 4), y1(device_, M * rows[1] * 4),
+            y2(device_, M * rows[2] * 4);
+        stream_->upload(y2.get(), y2_start.data(), M * rows[2] * 4);
+        if (grouped) {
+          // Item 3 accumulates into y2; items 1 and 3 share x0.
+          std::vector<rwkvrt_bk_matmul_item> items = {
+              {{dx0.f32(), M, 0, w[0].get(), y0.f32(), 0, 0}, nullptr, RWKVRT_BK_NO_ACTIVATION},
+              {{dx1.f32(), M, 0, w[1].get(), y1.f32(), 0, 0}, db.f32(), RWKVRT_BK_TANH},
+              {{dx0.f32(), M, 0, w[2].get(), y2.f32(), 0, 1}, nullptr, RWKVRT_BK_NO_ACTIVATION}};
+          device_->check(device_->api().matmul_group(stream_->raw(), items.data(), 3), "group");
+        } else {
+          stream_->matmul(dx0.f32(), M, w[0], y0.f32());
+          stream_->matmul_act(dx1.f32(), M, w[1], y1.f32(), db.f32(), RWKVRT_BK_TANH);
+          stream_->matmul(dx0.f32(), M, w[2], y2.f32(), /*accumulate=*/true);
+        }
+        Floats all = download(y0.get(), M * rows[0]);
+        for (const DeviceBuffer* buf : {&y1, &y2}) {
+          const Floats part = download(buf->get(), buf->bytes() / 4);
+          all.insert(all.end(), part.begin(), part.end());
+        }
+        return all;
+      };
+      const Floats separate = outputs(false), grouped = outputs(true);
+      ASSERT_EQ(separate.size(), grouped.size()) << what;
+      size_t mismatches = 0;
+      for (size_t i = 0; i < separate.size(); ++i)
+        if (std::memcmp(&separate[i], &grouped[i], sizeof(float)) != 0) ++mismatches;
+      EXPECT_EQ(mismatches, 0u) << what << ": of " << separate.size() << " outputs";
+    }
 }
 
 // A whole model in the fast precision: a prompt fed at once (GEMMs on rounded activations)

@@ -37,15 +37,14 @@ void BatchDecoder::step(Session* const* sessions, const int32_t* tokens, size_t 
 
 const float* BatchDecoder::step_logits(Session* const* sessions, const int32_t* tokens, size_t n) {
   if (n == 0) fail(RWKVRT_ERR_INVALID_ARGUMENT, "the batch is empty");
-  const uint64_t bytes = n * model_->config().n_vocab * sizeof(float);
-  enqueue(sessions, tokens, n, true);
+  const uint64_t row_bytes = model_->config().n_vocab * sizeof(float), bytes = n * row_bytes;
   if (logits_.bytes() < bytes) {
-    // Sized for the workspace's capacity, so a batch that grows within it allocates nothing.
+    // Before any state changes (an allocation failure leaves every session as it was).  Sized
+    // for the workspace's capacity too, so a batch that grows within it allocates nothing.
     logits_ = HostBuffer();
-    logits_ = HostBuffer(model_->device(),
-                         std::max<uint64_t>(bytes, ws_->rows() * model_->config().n_vocab *
-                                                       sizeof(float)));
+    logits_ = HostBuffer(model_->device(), std::max<uint64_t>(bytes, ws_->rows() * row_bytes));
   }
+  enqueue(sessions, tokens, n, true);
   stream_.download(logits_.f32(), ws_->logits(n), bytes);
   stream_.synchronize();
   return logits_.f32();
