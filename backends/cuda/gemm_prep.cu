@@ -68,9 +68,7 @@ __global__ void __launch_bounds__(kThreads) round_group_kernel(const GPU_GRID_CO
   gpu_kernel_start();
   for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.total;
        i += uint64_t(gridDim.x) * blockDim.x) {
-    uint32_t it = 0;
-    while (it + 1 < g.n && i >= g.item[it + 1].first) ++it;
-    const RoundItem& r = g.item[it];
+    const RoundItem& r = g.item[group_item_of(g, i)];
     const uint64_t local = i - r.first, groups_per_row = r.Kp / 8;
     const uint64_t m = local / groups_per_row, k0 = (local % groups_per_row) * 8;
     const float* xr = r.x + m * r.ldx;
@@ -175,9 +173,7 @@ __global__ void __launch_bounds__(kThreads)
   gpu_kernel_start();
   for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.total;
        i += uint64_t(gridDim.x) * blockDim.x) {
-    uint32_t it = 0;
-    while (it + 1 < g.n && i >= g.item[it + 1].first) ++it;
-    const CombineItem& e = g.item[it];
+    const CombineItem& e = g.item[group_item_of(g, i)];
     const uint64_t local = i - e.first, m = local / e.N, n = local % e.N;
     const float sum = combined(e.parts, g.P, e.row_scale, e.M, e.N, m, n);
     float v = e.accumulate ? e.y[m * e.ldy + n] + sum : sum;
@@ -213,12 +209,8 @@ gpuError_t launch_round_activations(const rwkvrt_bk_stream* s, WeightStorage sto
 }
 
 gpuError_t launch_round_group(const rwkvrt_bk_stream* s, WeightStorage storage, RoundGroup& g) {
-  g.total = 0;
-  for (uint32_t i = 0; i < g.n; ++i) {
-    g.item[i].first = g.total;
-    g.total += g.item[i].M * (g.item[i].Kp / 8);
-  }
-  if (g.total == 0) return gpuSuccess;
+  if (number_group_items(g, [](const RoundItem& r) { return r.M * (r.Kp / 8); }) == 0)
+    return gpuSuccess;
   const GpuLaunch l = launch_on(s, dim3(blocks_for(g.total, kThreads)), dim3(kThreads));
   if (storage == WeightStorage::BF16) return gpu_launch(l, round_group_kernel<gpu_bf16>, g);
   return gpu_launch(l, round_group_kernel<gpu_half>, g);
@@ -253,12 +245,8 @@ gpuError_t launch_split_group(const rwkvrt_bk_stream* s, WeightStorage storage, 
 }
 
 gpuError_t launch_combine_group(const rwkvrt_bk_stream* s, CombineGroup& g) {
-  g.total = 0;
-  for (uint32_t i = 0; i < g.n; ++i) {
-    g.item[i].first = g.total;
-    g.total += g.item[i].M * g.item[i].N;
-  }
-  if (g.total == 0) return gpuSuccess;
+  if (number_group_items(g, [](const CombineItem& e) { return e.M * e.N; }) == 0)
+    return gpuSuccess;
   const GpuLaunch l = launch_on(s, dim3(blocks_for(g.total, kThreads)), dim3(kThreads));
   return gpu_launch(l, combine_group_kernel, g);
 }

@@ -31,6 +31,27 @@ gpuError_t launch_round_activations(const rwkvrt_bk_stream* s, WeightStorage sto
                                     const float* x, uint64_t M, uint64_t ldx, uint64_t K,
                                     uint64_t Kp, void* out);
 
+// Flat groups (RoundGroup, BiasActGroup, CombineGroup below): item i owns the elements
+// [item[i].first, item[i].first + size(item[i])) of one grid-stride index space.  Fills every
+// `first` and `total`; returns the total.
+template <class Group, class Size>
+uint64_t number_group_items(Group& g, Size size) {
+  g.total = 0;
+  for (uint32_t i = 0; i < g.n; ++i) {
+    g.item[i].first = g.total;
+    g.total += size(g.item[i]);
+  }
+  return g.total;
+}
+
+// The item owning element i of a flat group (at most RWKVRT_BK_MAX_GROUP: a linear search).
+template <class Group>
+__device__ __forceinline__ uint32_t group_item_of(const Group& g, uint64_t i) {
+  uint32_t it = 0;
+  while (it + 1 < g.n && i >= g.item[it + 1].first) ++it;
+  return it;
+}
+
 // Activations of several GEMMs rounded in one launch (items' `first` filled by the launcher).
 struct RoundItem {
   const float* x;

@@ -34,9 +34,7 @@ __global__ void __launch_bounds__(kThreads)
   gpu_kernel_start();
   const uint64_t stride = uint64_t(gridDim.x) * blockDim.x;
   for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.total; i += stride) {
-    uint32_t it = 0;
-    while (it + 1 < g.n && i >= g.item[it + 1].first) ++it;
-    const BiasActItem& e = g.item[it];
+    const BiasActItem& e = g.item[group_item_of(g, i)];
     const uint64_t local = i - e.first, m = local / e.N, n = local % e.N;
     float v = e.y[m * e.ldy + n];
     if (e.bias) v += e.bias[n];
@@ -143,12 +141,8 @@ gpuError_t launch_bias_act(const rwkvrt_bk_stream* s, float* y, uint64_t M, uint
 }
 
 gpuError_t launch_bias_act_group(const rwkvrt_bk_stream* s, BiasActGroup& g) {
-  g.total = 0;
-  for (uint32_t i = 0; i < g.n; ++i) {
-    g.item[i].first = g.total;
-    g.total += g.item[i].M * g.item[i].N;
-  }
-  if (g.total == 0) return gpuSuccess;
+  if (number_group_items(g, [](const BiasActItem& e) { return e.M * e.N; }) == 0)
+    return gpuSuccess;
   const GpuLaunch l = launch_on(s, dim3(blocks_for(g.total, kThreads)), dim3(kThreads));
   return gpu_launch(l, bias_act_group_kernel, g);
 }

@@ -193,12 +193,8 @@ TEST_F(CudaTest, HostBuffersArePageLocked) {
 // A whole forward pass (embedding, every layer, head) replayed from a captured graph gives the
 // eager pass's logits and states bit for bit: same kernels, same order, same addresses.
 TEST_F(CudaTest, GraphReplayEqualsEagerExecution) {
-  SyntheticShape shape;
-  shape.n_layer = 2;
-  shape.n_embd = 256;
-  shape.n_vocab = 512;
-  shape.head_size = 64;
-  shape.matrix_dtype = DType::F16;
+  // Layers, width, vocabulary, head size, matrix type.
+  const SyntheticShape shape{2, 256, 512, 64, DType::F16};
   LoadOptions o;
   o.backend = "cuda";
   const auto model = Model::from_tensors(make_synthetic_v7(shape), o);
@@ -467,13 +463,8 @@ TEST_F(CudaTest, GemmGroupEqualsSeparateCalls) {
 // bf16; it is reported and bounded (docs/CUDA.md gives the figures).
 TEST_F(CudaTest, FastMatmulModelStaysCloseToExact) {
   for (DType dt : {DType::F16, DType::BF16}) {
-    SyntheticShape shape;
-    shape.n_layer = 4;
-    shape.n_embd = 512;
-    shape.n_vocab = 4096;
-    shape.head_size = 64;
-    shape.seed = 9;
-    shape.matrix_dtype = dt;
+    // Layers, width, vocabulary, head size, matrix type, seed.
+    const SyntheticShape shape{4, 512, 4096, 64, dt, 9};
     const TensorSet tensors = make_synthetic_v7(shape);
     LoadOptions exact, fast;
     exact.backend = fast.backend = "cuda";
@@ -736,12 +727,8 @@ TEST_F(CudaTest, StateMovesBetweenCudaAndCpu) {
     }
   }
   if (!have_cpu) GTEST_SKIP() << "no usable CPU backend to compare with";
-  SyntheticShape shape;
-  shape.n_layer = 3;
-  shape.n_embd = 256;
-  shape.n_vocab = 1000;
-  shape.head_size = 64;
-  shape.seed = 5;
+  // Layers, width, vocabulary, head size, matrix type, seed.
+  const SyntheticShape shape{3, 256, 1000, 64, DType::F32, 5};
   const TensorSet tensors = make_synthetic_v7(shape);
   LoadOptions on_cuda, on_cpu;
   on_cuda.backend = "cuda";
