@@ -28,7 +28,11 @@ class VectorArena {
   };
   Ref add(const std::vector<float>& values);
   void upload(const std::shared_ptr<Device>& device, Stream& stream);
-  const float* operator()(Ref r) const { return device_.f32(r.offset); }
+  // The device address of a vector; null for a Ref never filled (e.g. the value-residual
+  // vectors of v7's layer 0), so building an op's arguments never forms an invalid pointer.
+  const float* operator()(Ref r) const {
+    return r.offset == ~uint64_t(0) ? nullptr : device_.f32(r.offset);
+  }
   const std::vector<float>& host() const { return host_; }
 
  private:
