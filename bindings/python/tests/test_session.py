@@ -297,6 +297,17 @@ class FeedTest(SessionTestCase):
             self.assertIsNone(b.feed(ids[:1], logits="none"))
             assert_close(self, a.export_state(), b.export_state())
 
+    def test_matmul_precision_is_passed_and_checked(self):
+        with self.assertRaises(ValueError):
+            rwkvrt.Model(support.MODEL_PATH, threads=support.THREADS, matmul="approximate")
+        # The CPU backend computes every precision exactly: the fast model gives the same logits.
+        ids = self.model.tokenizer.encode(PROMPT)
+        with rwkvrt.Model(support.MODEL_PATH, backend="cpu", threads=support.THREADS,
+                          matmul="fast") as fast, \
+                rwkvrt.Model(support.MODEL_PATH, backend="cpu", threads=support.THREADS) as exact, \
+                fast.session() as a, exact.session() as b:
+            assert_close(self, a.feed(ids), b.feed(ids), tol=0.0)
+
     def test_logits_into_a_caller_buffer(self):
         out = array.array("f", [0.0] * (self.model.info.n_vocab + 4))
         with self.model.session() as s:
