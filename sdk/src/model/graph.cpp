@@ -126,17 +126,17 @@ void Graph::gated_ffn(const PassContext& p, const GatedFfn& f, uint32_t layer,
   Workspace& ws = p.ws;
   const uint64_t M = p.M, C = cfg_.n_embd;
   const VectorArena& V = vectors_;
-  s.layer_norm(ws.x(), ws.xhat(), M, C, V(f.ln2_w), V(f.ln2_b), cfg_.layer_norm_eps);
-  s.token_shift({ws.xhat(), ws.prev(), p.B, p.T, C, state_at(p, layer, shift_offset_floats)});
-  s.mix({ws.xhat(), ws.prev(), M, C, 2, V(f.mix), nullptr, ws.mixes()});
+  s.norm_shift_mix({ws.x(), p.B, p.T, C, V(f.ln2_w), V(f.ln2_b), cfg_.layer_norm_eps,
+                    state_at(p, layer, shift_offset_floats), 2, V(f.mix), ws.mixes()},
+                   ws.xhat(), ws.prev());
   const float* xk = ws.mixes();
   const float* xr = ws.mixes() + M * C;
   float* gate = ws.act(0);
   float* out = ws.act(1);
-  s.matmul(xr, M, f.receptance, gate);
-  s.unary(RWKVRT_BK_SIGMOID, gate, gate, M * C);
-  s.matmul(xk, M, f.key, ws.hidden());
-  s.unary(RWKVRT_BK_RELU_SQUARE, ws.hidden(), ws.hidden(), M * cfg_.n_ffn);
+  // σ(x_r·W_r) and relu²(x_k·W_k) as one group (one launch in decode on a GPU).
+  using Item = Stream::MatmulItem;
+  s.matmul_group({Item{xr, M, &f.receptance, gate, nullptr, RWKVRT_BK_SIGMOID},
+                  Item{xk, M, &f.key, ws.hidden(), nullptr, RWKVRT_BK_RELU_SQUARE}});
   s.matmul(ws.hidden(), M, f.value, out);
   s.binary(RWKVRT_BK_MUL, out, gate, out, M, C, false);
   s.binary(RWKVRT_BK_ADD, ws.x(), out, ws.x(), M, C, false);

@@ -57,13 +57,12 @@ class GraphV4 final : public Graph {
     float* y = ws.act(3);
     for (uint32_t i = 0; i < cfg_.n_layer; ++i) {
       const LayerV4& l = layers_[i];
-      s.layer_norm(ws.x(), ws.xhat(), M, C, V(l.ln1_w), V(l.ln1_b), cfg_.layer_norm_eps);
-      s.token_shift({ws.xhat(), ws.prev(), p.B, p.T, C, state_at(p, i, 0)});
-      s.mix({ws.xhat(), ws.prev(), M, C, 3, V(l.att_mix), nullptr, mixed});
-      s.matmul(mixed, M, l.Wk, k);
-      s.matmul(mixed + M * C, M, l.Wv, v);
-      s.matmul(mixed + 2 * M * C, M, l.Wr, r);
-      s.unary(RWKVRT_BK_SIGMOID, r, r, M * A);
+      s.norm_shift_mix({ws.x(), p.B, p.T, C, V(l.ln1_w), V(l.ln1_b), cfg_.layer_norm_eps,
+                        state_at(p, i, 0), 3, V(l.att_mix), mixed},
+                       ws.xhat(), ws.prev());
+      using Item = Stream::MatmulItem;
+      s.matmul_group({Item{mixed, M, &l.Wk, k}, Item{mixed + M * C, M, &l.Wv, v},
+                      Item{mixed + 2 * M * C, M, &l.Wr, r, nullptr, RWKVRT_BK_SIGMOID}});
       // State block: s_a (C), aa (A), bb (A), pp (A), s_f (C).
       s.wkv4({p.B, p.T, A, k, v, V(l.decay), V(l.first), y, state_at(p, i, C)});
       s.binary(RWKVRT_BK_MUL, y, r, y, M, A, false);

@@ -77,19 +77,18 @@ class GraphV5 final : public Graph {
     float* y = ws.act(4);
     for (uint32_t i = 0; i < cfg_.n_layer; ++i) {
       const LayerV5& l = layers_[i];
-      s.layer_norm(ws.x(), ws.xhat(), M, C, V(l.ln1_w), V(l.ln1_b), cfg_.layer_norm_eps);
-      s.token_shift({ws.xhat(), ws.prev(), p.B, p.T, C, state_at(p, i, 0)});
-      s.mix({ws.xhat(), ws.prev(), M, C, gated_ ? 4u : 3u, V(l.att_mix), nullptr, mixed});
-      s.matmul(mixed, M, l.Wk, k);
-      s.matmul(mixed + M * C, M, l.Wv, v);
-      s.matmul(mixed + 2 * M * C, M, l.Wr, r);
+      s.norm_shift_mix({ws.x(), p.B, p.T, C, V(l.ln1_w), V(l.ln1_b), cfg_.layer_norm_eps,
+                        state_at(p, i, 0), gated_ ? 4u : 3u, V(l.att_mix), mixed},
+                       ws.xhat(), ws.prev());
+      // k, v, r and (v5.1+) the SiLU gate as one group (one launch in decode on a GPU).
+      using Item = Stream::MatmulItem;
+      const Item proj[] = {Item{mixed, M, &l.Wk, k}, Item{mixed + M * C, M, &l.Wv, v},
+                           Item{mixed + 2 * M * C, M, &l.Wr, r},
+                           Item{mixed + 3 * M * C, M, &l.Wg, g, nullptr, RWKVRT_BK_SILU}};
+      s.matmul_group(proj, gated_ ? 4 : 3);
       s.wkv5({p.B, p.T, H, N, r, k, v, V(l.log_decay), 0, V(l.bonus), y, state_at(p, i, C)});
       s.group_norm(y, y, M, A, H, V(l.lnx_w), V(l.lnx_b), cfg_.group_norm_eps);
-      if (gated_) {
-        s.matmul(mixed + 3 * M * C, M, l.Wg, g);
-        s.unary(RWKVRT_BK_SILU, g, g, M * A);
-        s.binary(RWKVRT_BK_MUL, y, g, y, M, A, false);
-      }
+      if (gated_) s.binary(RWKVRT_BK_MUL, y, g, y, M, A, false);
       s.matmul(y, M, l.Wo, ws.x(), /*accumulate=*/true);
       gated_ffn(p, l.ffn, i, C + H * N * N);
     }

@@ -80,25 +80,21 @@ class GraphV6 final : public Graph {
       s.token_shift({ws.xhat(), ws.prev(), p.B, p.T, C, state_at(p, i, 0)});
       // ξ = x̂ + Δ⊙maa_x; ρ = tanh(ξ·W1), five slices of D; m_f = ρ_f·W2_f.
       s.mix({ws.xhat(), ws.prev(), M, C, 1, V(l.maa_x), nullptr, xi});
-      s.matmul(xi, M, l.maa_w1, ws.lora());
-      s.unary(RWKVRT_BK_TANH, ws.lora(), ws.lora(), M * 5 * D);
+      s.matmul_act(xi, M, l.maa_w1, ws.lora(), nullptr, RWKVRT_BK_TANH);
       for (uint64_t f = 0; f < 5; ++f)
         s.matmul(ws.lora() + f * D, M, l.maa_w2[f], ws.lora_out() + f * M * C, false, 5 * D, 0);
       // x_f = x̂ + Δ⊙(maa_f + m_f), in the order w, k, v, r, g.
       s.mix({ws.xhat(), ws.prev(), M, C, 5, V(l.maa), ws.lora_out(), mixed});
       const float *xw = mixed, *xk = mixed + M * C, *xv = mixed + 2 * M * C,
                   *xr = mixed + 3 * M * C, *xg = mixed + 4 * M * C;
-      s.matmul(xr, M, l.Wr, r);
-      s.matmul(xk, M, l.Wk, k);
-      s.matmul(xv, M, l.Wv, v);
-      s.matmul(xg, M, l.Wg, g);
-      s.unary(RWKVRT_BK_SILU, g, g, M * A);
-      // log w = −exp(time_decay + tanh(x_w·Dw1)·Dw2), per token.
-      s.matmul(xw, M, l.decay_w1, ws.lora());
-      s.unary(RWKVRT_BK_TANH, ws.lora(), ws.lora(), M * cfg_.d_decay);
-      s.matmul(ws.lora(), M, l.decay_w2, lam);
-      s.binary(RWKVRT_BK_ADD, lam, V(l.time_decay), lam, M, A, true);
-      s.unary(RWKVRT_BK_NEG_EXP, lam, lam, M * A);
+      // r, k, v, the SiLU gate and the decay LoRA's down projection as one group (one launch in
+      // decode on a GPU when the LoRA is stored like the matrices); then
+      // log w = −exp(time_decay + tanh(x_w·Dw1)·Dw2), per token, as one matmul with epilogue.
+      using Item = Stream::MatmulItem;
+      s.matmul_group({Item{xr, M, &l.Wr, r}, Item{xk, M, &l.Wk, k}, Item{xv, M, &l.Wv, v},
+                      Item{xg, M, &l.Wg, g, nullptr, RWKVRT_BK_SILU},
+                      Item{xw, M, &l.decay_w1, ws.lora(), nullptr, RWKVRT_BK_TANH}});
+      s.matmul_act(ws.lora(), M, l.decay_w2, lam, V(l.time_decay), RWKVRT_BK_NEG_EXP);
       s.wkv5({p.B, p.T, H, N, r, k, v, lam, 1, V(l.bonus), y, state_at(p, i, C)});
       s.group_norm(y, y, M, A, H, V(l.lnx_w), V(l.lnx_b), cfg_.group_norm_eps);
       s.binary(RWKVRT_BK_MUL, y, g, y, M, A, false);
