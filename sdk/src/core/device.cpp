@@ -212,13 +212,13 @@ void Stream::matmul(const float* x, uint64_t M, const PreparedWeight& w, float* 
 }
 
 void Stream::matmul_act(const float* x, uint64_t M, const PreparedWeight& w, float* y,
-                        const float* bias, int32_t act) {
+                        const float* bias, int32_t act, uint64_t ldx) {
   if (RWKVRT_BACKEND_V1_HAS(api_, matmul_bias_act) && api_->matmul_bias_act) {
-    rwkvrt_bk_matmul_args a{x, M, 0, w.get(), y, 0, 0u};
+    rwkvrt_bk_matmul_args a{x, M, ldx, w.get(), y, 0, 0u};
     device_->check(api_->matmul_bias_act(s_, &a, bias, act), "matmul_bias_act");
     return;
   }
-  matmul(x, M, w, y);
+  matmul(x, M, w, y, false, ldx);
   if (bias) binary(RWKVRT_BK_ADD, y, bias, y, M, w.rows(), true);
   if (act != RWKVRT_BK_NO_ACTIVATION) unary(static_cast<rwkvrt_bk_unary>(act), y, y, M * w.rows());
 }
@@ -229,7 +229,7 @@ void Stream::matmul_group(const MatmulItem* items, size_t count) {
     rwkvrt_bk_matmul_item raw[RWKVRT_BK_MAX_GROUP];
     for (size_t i = 0; i < count; ++i) {
       const MatmulItem& it = items[i];
-      raw[i] = {{it.x, it.M, 0, it.w->get(), it.y, 0, 0u}, it.bias, it.act};
+      raw[i] = {{it.x, it.M, it.ldx, it.w->get(), it.y, 0, 0u}, it.bias, it.act};
     }
     device_->check(api_->matmul_group(s_, raw, uint32_t(count)), "matmul_group");
     return;
@@ -237,9 +237,9 @@ void Stream::matmul_group(const MatmulItem* items, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     const MatmulItem& it = items[i];
     if (it.bias || it.act != RWKVRT_BK_NO_ACTIVATION)
-      matmul_act(it.x, it.M, *it.w, it.y, it.bias, it.act);
+      matmul_act(it.x, it.M, *it.w, it.y, it.bias, it.act, it.ldx);
     else
-      matmul(it.x, it.M, *it.w, it.y);
+      matmul(it.x, it.M, *it.w, it.y, false, it.ldx);
   }
 }
 void Stream::norm_shift_mix(const rwkvrt_bk_norm_shift_mix_args& a, float* xhat, float* prev) {

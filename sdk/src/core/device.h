@@ -163,7 +163,7 @@ class Stream {
   // y = act(x·Wᵀ + bias): bias [N] or null, act a rwkvrt_bk_unary or RWKVRT_BK_NO_ACTIVATION.
   // One op where the backend offers matmul_bias_act, else matmul, binary ADD and unary.
   void matmul_act(const float* x, uint64_t M, const PreparedWeight& w, float* y, const float* bias,
-                  int32_t act);
+                  int32_t act, uint64_t ldx = 0);
   // One of a group of independent matmuls: y = act(x·Wᵀ + bias), rows contiguous.
   struct MatmulItem {
     const float* x;
@@ -172,6 +172,7 @@ class Stream {
     float* y;
     const float* bias = nullptr;
     int32_t act = RWKVRT_BK_NO_ACTIVATION;
+    uint64_t ldx = 0;  // floats between rows of x; 0 = K
   };
   // Independent matmuls (no output overlaps another item's input or output; at most
   // RWKVRT_BK_MAX_GROUP) as one op where the backend offers matmul_group, else one op each.

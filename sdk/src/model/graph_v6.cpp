@@ -81,8 +81,12 @@ class GraphV6 final : public Graph {
       // ξ = x̂ + Δ⊙maa_x; ρ = tanh(ξ·W1), five slices of D; m_f = ρ_f·W2_f.
       s.mix({ws.xhat(), ws.prev(), M, C, 1, V(l.maa_x), nullptr, xi});
       s.matmul_act(xi, M, l.maa_w1, ws.lora(), nullptr, RWKVRT_BK_TANH);
-      for (uint64_t f = 0; f < 5; ++f)
-        s.matmul(ws.lora() + f * D, M, l.maa_w2[f], ws.lora_out() + f * M * C, false, 5 * D, 0);
+      Stream::MatmulItem shift[5];  // one group: one launch in decode on a GPU
+      for (uint64_t f = 0; f < 5; ++f) {
+        shift[f] = {ws.lora() + f * D, M, &l.maa_w2[f], ws.lora_out() + f * M * C};
+        shift[f].ldx = 5 * D;
+      }
+      s.matmul_group(shift, 5);
       // x_f = x̂ + Δ⊙(maa_f + m_f), in the order w, k, v, r, g.
       s.mix({ws.xhat(), ws.prev(), M, C, 5, V(l.maa), ws.lora_out(), mixed});
       const float *xw = mixed, *xk = mixed + M * C, *xv = mixed + 2 * M * C,
