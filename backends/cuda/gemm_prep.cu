@@ -64,7 +64,8 @@ __global__ void __launch_bounds__(kThreads)
 // Several activation matrices rounded in one launch (a group of GEMMs): 8 outputs per thread
 // index, items found by their first index (at most RWKVRT_BK_MAX_GROUP, a linear search).
 template <typename T>
-__global__ void __launch_bounds__(kThreads) round_group_kernel(const GPU_GRID_CONSTANT RoundGroup g) {
+__global__ void __launch_bounds__(kThreads)
+    round_group_kernel(const GPU_GRID_CONSTANT RoundGroup g) {
   gpu_kernel_start();
   for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.total;
        i += uint64_t(gridDim.x) * blockDim.x) {
@@ -133,7 +134,8 @@ __global__ void __launch_bounds__(kThreads)
 
 // The splits of a group of GEMMs' inputs in one launch: one block per row of every item.
 template <typename T, int P>
-__global__ void __launch_bounds__(kThreads) split_group_kernel(const GPU_GRID_CONSTANT SplitGroup g) {
+__global__ void __launch_bounds__(kThreads)
+    split_group_kernel(const GPU_GRID_CONSTANT SplitGroup g) {
   gpu_kernel_start();
   __shared__ float shared32[kWarp];
   uint32_t it = 0;
@@ -245,8 +247,7 @@ gpuError_t launch_split_group(const rwkvrt_bk_stream* s, WeightStorage storage, 
 }
 
 gpuError_t launch_combine_group(const rwkvrt_bk_stream* s, CombineGroup& g) {
-  if (number_group_items(g, [](const CombineItem& e) { return e.M * e.N; }) == 0)
-    return gpuSuccess;
+  if (number_group_items(g, [](const CombineItem& e) { return e.M * e.N; }) == 0) return gpuSuccess;
   const GpuLaunch l = launch_on(s, dim3(blocks_for(g.total, kThreads)), dim3(kThreads));
   return gpu_launch(l, combine_group_kernel, g);
 }

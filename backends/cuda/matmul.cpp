@@ -35,7 +35,8 @@ namespace {
 constexpr uint64_t kPanelBudget = 64ull << 20;  // bytes of scratch a panel of W or C may take
 constexpr uint64_t kLargeRows = 256;
 // Scratch the rounded inputs of a whole group may take at once (beyond it, item by item).
-constexpr uint64_t kGroupScratchBudget = 256ull << 20;  // from here on the split GEMM runs as two accumulating GEMMs
+constexpr uint64_t kGroupScratchBudget =
+    256ull << 20;  // from here on the split GEMM runs as two accumulating GEMMs
 
 uint64_t align_up(uint64_t v, uint64_t a) {
   return (v + a - 1) / a * a;
@@ -225,8 +226,7 @@ int resolve_dims(const rwkvrt_bk_matmul_args& a, uint64_t* ldx, uint64_t* ldy) {
   if (*ldx < w->cols || *ldy < w->rows)
     return set_error(RWKVRT_BK_INVALID, "matmul: leading dimension smaller than the row");
   const uint64_t kIntMax = 0x7fffffffull;
-  if (a.M > kIntMax / 3 || w->rows > kIntMax || w->kp > kIntMax || *ldx > kIntMax ||
-      *ldy > kIntMax)
+  if (a.M > kIntMax / 3 || w->rows > kIntMax || w->kp > kIntMax || *ldx > kIntMax || *ldy > kIntMax)
     return set_error(RWKVRT_BK_UNSUPPORTED, "matmul: a dimension exceeds 2^31 / 3");
   return RWKVRT_BK_OK;
 }
@@ -340,8 +340,8 @@ int grouped_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32
       const int st_gemm = blas_gemm(s->blas, blas_type(st), N, int(P * a.M), Kp, w->data, Kp,
                                     terms(j), Kp, products(i), N, 0.0f);
       if (st_gemm != 0) return blas_failed(s, st_gemm, "GEMM");
-      sums.item[sums.n++] = CombineItem{products(i), row_scale(j), a.M, w->rows, a.y, ldy[i],
-                                        a.accumulate, items[i].bias, items[i].act, 0};
+      sums.item[sums.n++] = CombineItem{products(i), row_scale(j), a.M,           w->rows,      a.y,
+                                        ldy[i],      a.accumulate, items[i].bias, items[i].act, 0};
       continue;
     }
     for (int p = 0; p < P; ++p) {  // rounded: one GEMM; large split: two accumulating GEMMs

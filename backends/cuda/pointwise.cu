@@ -141,8 +141,7 @@ gpuError_t launch_bias_act(const rwkvrt_bk_stream* s, float* y, uint64_t M, uint
 }
 
 gpuError_t launch_bias_act_group(const rwkvrt_bk_stream* s, BiasActGroup& g) {
-  if (number_group_items(g, [](const BiasActItem& e) { return e.M * e.N; }) == 0)
-    return gpuSuccess;
+  if (number_group_items(g, [](const BiasActItem& e) { return e.M * e.N; }) == 0) return gpuSuccess;
   const GpuLaunch l = launch_on(s, dim3(blocks_for(g.total, kThreads)), dim3(kThreads));
   return gpu_launch(l, bias_act_group_kernel, g);
 }

@@ -279,8 +279,7 @@ __global__ void __launch_bounds__(256, 4) wkv7_step_kernel(Wkv7Params p) {
       const float4 ka = head4(p.k_a, g);
       k = make_float4(k.x * (1.0f + (a.x - 1.0f) * ka.x), k.y * (1.0f + (a.y - 1.0f) * ka.y),
                       k.z * (1.0f + (a.z - 1.0f) * ka.z), k.w * (1.0f + (a.w - 1.0f) * ka.w));
-      if (valid && i == 0)
-        *reinterpret_cast<float4*>(p.ktilde_out + o + g * 4 * P + 4 * lane) = k;
+      if (valid && i == 0) *reinterpret_cast<float4*>(p.ktilde_out + o + g * 4 * P + 4 * lane) = k;
     }
     float4& t = s[g];
     t.x = fmaf(t.x, expf(l.x), fmaf(-sk, c.x * a.x, vi * k.x));
@@ -316,8 +315,7 @@ gpuError_t launch_step(const rwkvrt_bk_stream* s, const Wkv7Params& p) {
   constexpr uint64_t kThreads = 256;
   const uint64_t threads = p.B * p.H * N * P;
   const dim3 grid(unsigned((threads + kThreads - 1) / kThreads));
-  return gpu_launch(launch_on(s, grid, dim3(unsigned(kThreads))), wkv7_step_kernel<N, kPrep, P>,
-                    p);
+  return gpu_launch(launch_on(s, grid, dim3(unsigned(kThreads))), wkv7_step_kernel<N, kPrep, P>, p);
 }
 
 template <bool kPrep>
@@ -420,12 +418,12 @@ gpuError_t launch_v7_wkv(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args& a) {
   if (a.B == 0 || a.T == 0 || a.H == 0) return gpuSuccess;
   const uint64_t M = a.B * a.T, C = a.H * a.N;
   bool fused = a.T == 1 && a.B * a.H >= s->ctx->wkv7_step_min_heads && step_head_size(a.N);
-  for (const float* v : {a.r, a.log_decay, a.k, a.v, a.a, a.k_k, a.k_a,
-                         static_cast<const float*>(a.ktilde)})
+  for (const float* v :
+       {a.r, a.log_decay, a.k, a.v, a.a, a.k_k, a.k_a, static_cast<const float*>(a.ktilde)})
     fused = fused && aligned16(v);
   if (fused) {
-    Wkv7Params p{a.B, a.T, a.H, a.r, a.log_decay, a.k, a.v, nullptr, a.a, a.y, a.state.bases,
-                 a.state.offset};
+    Wkv7Params p{a.B, a.T,     a.H, a.r, a.log_decay,   a.k,
+                 a.v, nullptr, a.a, a.y, a.state.bases, a.state.offset};
     p.k_k = a.k_k;
     p.k_a = a.k_a;
     p.v_first = a.v_first;
@@ -445,8 +443,8 @@ gpuError_t launch_v7_wkv(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args& a) {
     if (e != gpuSuccess) return e;
     v = a.v_out;
   }
-  return launch_wkv7(s, {a.B, a.T, a.H, a.N, a.r, a.log_decay, a.ktilde, v, kappa, a.a, a.y,
-                         a.state});
+  return launch_wkv7(s,
+                     {a.B, a.T, a.H, a.N, a.r, a.log_decay, a.ktilde, v, kappa, a.a, a.y, a.state});
 }
 
 }  // namespace rwkvrt::cuda

@@ -1025,11 +1025,11 @@ TEST_F(BackendOps, V7Wkv) {
                                dg = r.upload(gate), dkt = r.poisoned(M * C),
                                dvo = r.poisoned(M * C), dy = r.poisoned(M * C),
                                dkap = r.poisoned(M * C);
-            r.stream().v7_wkv({B, T, H, N, dr.f32(), dl.f32(), dk.f32(), dv.f32(), da.f32(),
-                               dkk.f32(), dka.f32(), residual ? dvf.f32() : nullptr,
-                               residual ? dg.f32() : nullptr, dkt.f32(),
-                               residual ? dvo.f32() : nullptr, dy.f32(), states.device_ref()},
-                              dkap.f32());
+            r.stream().v7_wkv(
+                {B, T, H, N, dr.f32(), dl.f32(), dk.f32(), dv.f32(), da.f32(), dkk.f32(), dka.f32(),
+                 residual ? dvf.f32() : nullptr, residual ? dg.f32() : nullptr, dkt.f32(),
+                 residual ? dvo.f32() : nullptr, dy.f32(), states.device_ref()},
+                dkap.f32());
             // κ carries a norm (a reduction) into the recurrence.
             expect_close(r.download(dy, M * C), want, kRecurrence, what + " y");
             states.expect_matches_reference(kRecurrence, what);

@@ -484,8 +484,10 @@ TEST_F(CudaTest, FastMatmulModelStaysCloseToExact) {
       scale = std::max(scale, double(std::fabs(a[i])));
     }
     const bool f16 = dt == DType::F16;
-    std::printf("fast matmuls, %s model, 300-token prompt: max abs logit difference %.3g (max "
-                "|logit| %.3g)\n", f16 ? "f16" : "bf16", worst, scale);
+    std::printf(
+        "fast matmuls, %s model, 300-token prompt: max abs logit difference %.3g (max "
+        "|logit| %.3g)\n",
+        f16 ? "f16" : "bf16", worst, scale);
     RecordProperty(f16 ? "fast_f16_max_abs" : "fast_bf16_max_abs", std::to_string(worst));
     EXPECT_GT(worst, 0.0) << "the fast model computed exactly: the option had no effect";
     EXPECT_LE(worst, (f16 ? 2e-3 : 2e-2) * std::max(1.0, scale));

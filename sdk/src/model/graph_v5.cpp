@@ -11,7 +11,7 @@ namespace {
 
 struct LayerV5 {
   VectorArena::Ref ln1_w, ln1_b;
-  VectorArena::Ref att_mix;  // [3 or 4][C]: k, v, r (, g) as 1 − μ
+  VectorArena::Ref att_mix;    // [3 or 4][C]: k, v, r (, g) as 1 − μ
   VectorArena::Ref log_decay;  // [A] = −exp(time_decay), per channel
   VectorArena::Ref bonus;      // u [A]
   VectorArena::Ref lnx_w, lnx_b;
@@ -32,15 +32,15 @@ class GraphV5 final : public Graph {
       LayerV5& l = layers_[i];
       l.ln1_w = vec(b + "ln1.weight");
       l.ln1_b = vec(b + "ln1.bias");
-      std::vector<std::vector<float>> mixes = {one_minus(at + "time_mix_k"),
-                                               one_minus(at + "time_mix_v"),
-                                               one_minus(at + "time_mix_r")};
+      std::vector<std::vector<float>> mixes = {
+          one_minus(at + "time_mix_k"), one_minus(at + "time_mix_v"), one_minus(at + "time_mix_r")};
       if (gated_) mixes.push_back(one_minus(at + "time_mix_g"));
       l.att_mix = vec(concat(mixes));
       // 5.2 has one decay per channel (H,N); 5.0/5.1 one per head, broadcast over the channels.
       const std::vector<float> td = f32(at + "time_decay");
       std::vector<float> lam(H * N);
-      for (uint64_t j = 0; j < H * N; ++j) lam[j] = -std::exp(td.size() == H * N ? td[j] : td[j / N]);
+      for (uint64_t j = 0; j < H * N; ++j)
+        lam[j] = -std::exp(td.size() == H * N ? td[j] : td[j / N]);
       l.log_decay = vec(lam);
       // u is time_faaaa as stored when the file has it, else exp(time_first) per head.
       std::vector<float> u(H * N);

@@ -10,13 +10,13 @@ namespace {
 
 struct LayerV6 {
   VectorArena::Ref ln1_w, ln1_b;
-  VectorArena::Ref maa_x;     // [C]
-  VectorArena::Ref maa;       // [5][C]: w, k, v, r, g
+  VectorArena::Ref maa_x;       // [C]
+  VectorArena::Ref maa;         // [5][C]: w, k, v, r, g
   VectorArena::Ref time_decay;  // [A], raw
-  VectorArena::Ref bonus;     // time_faaaa [A]
+  VectorArena::Ref bonus;       // time_faaaa [A]
   VectorArena::Ref lnx_w, lnx_b;
-  PreparedWeight maa_w1;      // [5·D][C]
-  PreparedWeight maa_w2[5];   // each [C][D]
+  PreparedWeight maa_w1;     // [5·D][C]
+  PreparedWeight maa_w2[5];  // each [C][D]
   PreparedWeight decay_w1, decay_w2;
   PreparedWeight Wk, Wv, Wr, Wg, Wo;
   GatedFfn ffn;

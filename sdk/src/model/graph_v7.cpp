@@ -106,13 +106,11 @@ class GraphV7 final : public Graph {
       using Item = Stream::MatmulItem;
       // Layer 0 has no value-residual LoRA: its groups stop before the v1/v2 items.
       const size_t n_lora = i == 0 ? 3 : 4;
-      const Item first[] = {Item{xr, M, &l.Wr, r},
-                            Item{xk, M, &l.Wk, k},
-                            Item{xv, M, &l.Wv, v},
-                            Item{xw, M, &l.w1, hw, nullptr, RWKVRT_BK_TANH},
-                            Item{xa, M, &l.a1, ha},
-                            Item{xg, M, &l.g1, hg, nullptr, RWKVRT_BK_SIGMOID},
-                            Item{xv, M, &l.v1, hv}};
+      const Item first[] = {
+          Item{xr, M, &l.Wr, r},  Item{xk, M, &l.Wk, k},
+          Item{xv, M, &l.Wv, v},  Item{xw, M, &l.w1, hw, nullptr, RWKVRT_BK_TANH},
+          Item{xa, M, &l.a1, ha}, Item{xg, M, &l.g1, hg, nullptr, RWKVRT_BK_SIGMOID},
+          Item{xv, M, &l.v1, hv}};
       s.matmul_group(first, 3 + n_lora);
       const Item up[] = {Item{hw, M, &l.w2, w, V(l.w0), RWKVRT_BK_V7_LOG_DECAY},
                          Item{ha, M, &l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID}, Item{hg, M, &l.g2, g},
@@ -123,10 +121,10 @@ class GraphV7 final : public Graph {
       if (i == 0) s.copy(v_first, v, M * C * sizeof(float));
       const bool residual = i > 0;
       const float* v_used = residual ? v_mixed : v;
-      s.v7_wkv({p.B, p.T, H, N, r, w, k, v, a, V(l.k_k), V(l.k_a), residual ? v_first : nullptr,
-                residual ? t1 : nullptr, ktilde, residual ? v_mixed : nullptr, y,
-                state_at(p, i, C)},
-               kappa);
+      s.v7_wkv(
+          {p.B, p.T, H, N, r, w, k, v, a, V(l.k_k), V(l.k_a), residual ? v_first : nullptr,
+           residual ? t1 : nullptr, ktilde, residual ? v_mixed : nullptr, y, state_at(p, i, C)},
+          kappa);
       s.v7_output({M, H, N, y, V(l.lnx_w), V(l.lnx_b), cfg_.group_norm_eps, r, ktilde, v_used,
                    V(l.r_k), g});
       s.matmul(y, M, l.Wo, x, /*accumulate=*/true);
