@@ -33,10 +33,10 @@ namespace rwkvrt::cuda {
 namespace {
 
 constexpr uint64_t kPanelBudget = 64ull << 20;  // bytes of scratch a panel of W or C may take
-constexpr uint64_t kLargeRows = 256;
-// Scratch the rounded inputs of a whole group may take at once (beyond it, item by item).
-constexpr uint64_t kGroupScratchBudget =
-    256ull << 20;  // from here on the split GEMM runs as two accumulating GEMMs
+constexpr uint64_t kLargeRows = 256;  // from here on the split GEMM runs as two accumulating GEMMs
+// Scratch the prepared inputs (and products) of a whole group may take at once (beyond it, the
+// items run one by one).
+constexpr uint64_t kGroupScratchBudget = 256ull << 20;
 
 uint64_t align_up(uint64_t v, uint64_t a) {
   return (v + a - 1) / a * a;
@@ -231,6 +231,15 @@ int resolve_dims(const rwkvrt_bk_matmul_args& a, uint64_t* ldx, uint64_t* ldy) {
   return RWKVRT_BK_OK;
 }
 
+// A group's items one matmul() call each.
+int each_item(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
+  for (uint32_t i = 0; i < n; ++i) {
+    const int rc = matmul(s, items[i].args, items[i].bias, items[i].act);
+    if (rc != RWKVRT_BK_OK) return rc;
+  }
+  return RWKVRT_BK_OK;
+}
+
 // How a group of GEMMs on f16/bf16 weights runs as a whole: every item on the same storage and
 // the same path (mixed groups run item by item).
 enum class GroupPath { None, Rounded, SplitStacked, SplitLarge };
@@ -292,13 +301,8 @@ int grouped_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32
     fits = fits && bytes <= kPanelBudget;  // one panel per item
     c.add(bytes);
   }
-  if (!fits || c.total() > kGroupScratchBudget) {  // long prompts: item by item, less scratch
-    for (uint32_t i = 0; i < n; ++i) {
-      const int rc = matmul(s, items[i].args, items[i].bias, items[i].act);
-      if (rc != RWKVRT_BK_OK) return rc;
-    }
-    return RWKVRT_BK_OK;
-  }
+  // Long prompts: item by item, less scratch.
+  if (!fits || c.total() > kGroupScratchBudget) return each_item(s, items, n);
   const int blas_rc = ensure_blas(s);
   if (blas_rc != RWKVRT_BK_OK) {
     abandon_capture(s);
@@ -363,12 +367,7 @@ int grouped_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32
 
 int matmul_group_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
   const GroupPath path = group_path(s, items, n);
-  if (path != GroupPath::None) return grouped_gemm(s, items, n, path);
-  for (uint32_t i = 0; i < n; ++i) {
-    const int rc = matmul(s, items[i].args, items[i].bias, items[i].act);
-    if (rc != RWKVRT_BK_OK) return rc;
-  }
-  return RWKVRT_BK_OK;
+  return path != GroupPath::None ? grouped_gemm(s, items, n, path) : each_item(s, items, n);
 }
 
 int matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, const float* bias, int32_t act) {

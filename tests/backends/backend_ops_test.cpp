@@ -24,6 +24,7 @@
 
 #include "core/backend_registry.h"
 #include "core/device.h"
+#include "core/error.h"
 #include "dtype_convert.h"
 #include "reference_ops.h"
 #include "rwkvrt/backend.h"
@@ -1036,6 +1037,37 @@ TEST_F(BackendOps, V7Wkv) {
             expect_close(r.download(dkt, M * C), ktilde, kFewUlp, what + " ktilde");
             if (residual) expect_close(r.download(dvo, M * C), v_used, kFewUlp, what + " v'");
           }
+  });
+}
+
+// An inconsistent value residual (a gate without v_first, or no v_out for v') is refused with a
+// message, by the core before any backend work and by a plugin's own v7_wkv entry.
+TEST_F(BackendOps, V7WkvRefusesAnInconsistentValueResidual) {
+  for_each_backend([](Runner& r, Random& rnd) {
+    const uint64_t B = 1, T = 1, H = 1, N = 16, C = H * N;
+    const DeviceBuffer dv = r.upload(rnd.normal(B * T * C)), out = r.poisoned(B * T * C);
+    States states(r, per_sequence(rnd, B, H * N * N, -0.5f, 0.5f));
+    const float* v = dv.f32();
+    float* o = out.f32();
+    const rwkvrt_bk_v7_wkv_args gate_only{B, T, H, N, v, v, v, v, v, v, v, nullptr, v, o, o, o,
+                                          states.device_ref()};
+    const rwkvrt_bk_v7_wkv_args no_out{B, T, H, N, v, v, v, v, v, v, v, v, v, o, nullptr, o,
+                                       states.device_ref()};
+    for (const rwkvrt_bk_v7_wkv_args* bad : {&gate_only, &no_out}) {
+      try {
+        r.stream().v7_wkv(*bad, o);
+        ADD_FAILURE() << "an inconsistent value residual was accepted";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.status(), RWKVRT_ERR_INVALID_ARGUMENT);
+        EXPECT_NE(std::string(e.what()).find("v_first"), std::string::npos) << e.what();
+      }
+      const rwkvrt_backend_v1& api = r.stream().device().api();
+      if (RWKVRT_BACKEND_V1_HAS(&api, v7_wkv) && api.v7_wkv) {
+        EXPECT_EQ(api.v7_wkv(r.stream().raw(), bad), RWKVRT_BK_INVALID);
+        EXPECT_NE(std::string(api.last_error()).find("v_first"), std::string::npos);
+      }
+    }
+    states.expect_matches_reference(kExact, "state after refused v7_wkv calls");
   });
 }
 

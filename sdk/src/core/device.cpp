@@ -265,6 +265,10 @@ void Stream::v7_output(const rwkvrt_bk_v7_output_args& a) {
 }
 
 void Stream::v7_wkv(const rwkvrt_bk_v7_wkv_args& a, float* kappa) {
+  // Checked here for the fallback's sake too (it would write v' through a null v_out).
+  if ((a.v_first == nullptr) != (a.v_gate == nullptr) || (a.v_first && !a.v_out))
+    fail(RWKVRT_ERR_INVALID_ARGUMENT,
+         "v7_wkv: v_first and v_gate must both be set (with v_out) or both be null");
   if (RWKVRT_BACKEND_V1_HAS(api_, v7_wkv) && api_->v7_wkv) {
     device_->check(api_->v7_wkv(s_, &a), "v7_wkv");
     return;

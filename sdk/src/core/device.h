@@ -187,6 +187,7 @@ class Stream {
   void v7_output(const rwkvrt_bk_v7_output_args& args);
   // Key preparation, value residual and WKV-7 as one op where the backend offers v7_wkv, else
   // as v7_key_prep, three binaries and wkv7 with κ in `kappa` ([B·T][C], scratch of the caller).
+  // Throws INVALID_ARGUMENT unless v_first and v_gate are both null or both set with v_out.
   void v7_wkv(const rwkvrt_bk_v7_wkv_args& args, float* kappa);
   void gather_rows(const float* table, uint64_t C, const int32_t* ids, uint64_t M, float* out);
   void layer_norm(const float* x, float* y, uint64_t M, uint64_t C, const float* gamma,
