@@ -1049,10 +1049,10 @@ TEST_F(BackendOps, V7WkvRefusesAnInconsistentValueResidual) {
     States states(r, per_sequence(rnd, B, H * N * N, -0.5f, 0.5f));
     const float* v = dv.f32();
     float* o = out.f32();
-    const rwkvrt_bk_v7_wkv_args gate_only{B, T, H, N, v, v, v, v, v, v, v, nullptr, v, o, o, o,
-                                          states.device_ref()};
-    const rwkvrt_bk_v7_wkv_args no_out{B, T, H, N, v, v, v, v, v, v, v, v, v, o, nullptr, o,
-                                       states.device_ref()};
+    const rwkvrt_bk_v7_wkv_args gate_only{
+        B, T, H, N, v, v, v, v, v, v, v, nullptr, v, o, o, o, states.device_ref()};
+    const rwkvrt_bk_v7_wkv_args no_out{
+        B, T, H, N, v, v, v, v, v, v, v, v, v, o, nullptr, o, states.device_ref()};
     for (const rwkvrt_bk_v7_wkv_args* bad : {&gate_only, &no_out}) {
       try {
         r.stream().v7_wkv(*bad, o);
