@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ccache pkg-config
   libdnnl-dev          # oneDNN: the CPU backend's matmul
+  ocl-icd-opencl-dev   # oneDNN's CMake package config requires OpenCL (only recommended by apt)
   libfmt-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
   libgtest-dev         # GoogleTest
   python3              # CLI and binding tests
