@@ -26,6 +26,10 @@ struct rwkvrt_bk_context {
   // Single-token WKV-7 calls over at least this many (sequence, head) pairs run the unstaged
   // step kernel (wkv7.cu); RWKVRT_CUDA_WKV7_STEP_HEADS overrides it, for measurements.
   uint64_t wkv7_step_min_heads = 1;
+  // WKV-7 calls of at least this many tokens run the chunked kernels (wkv7_chunked.cu) where
+  // they support the shape; RWKVRT_CUDA_WKV7_CHUNK_TOKENS overrides it (0: never), for
+  // measurements and comparisons with the sequential kernel.
+  uint64_t wkv7_chunk_min_tokens = 16;
 };
 
 namespace rwkvrt::cuda {

@@ -159,13 +159,30 @@ gpuError_t launch_mix(const rwkvrt_bk_stream* s, const rwkvrt_bk_mix_args& a);
 
 gpuError_t launch_wkv4(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv4_args& a);
 gpuError_t launch_wkv5(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv5_args& a);
-gpuError_t launch_wkv7(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a);
+// One token (T = 1): the step kernel; sequences: the chunked kernels where they support the
+// shape and T ≥ wkv7_chunk_min_tokens, else the sequential kernel (wkv7.cu).  chunk_scratch: room
+// for the chunked form (wkv7_chunked_scratch_bytes), or null to take it from the stream's scratch.
+gpuError_t launch_wkv7(rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a,
+                       float* chunk_scratch = nullptr);
+// The chunked form of RWKV-MATH §4 (wkv7_chunked.cu).
+bool wkv7_chunked_supports(uint64_t T, uint64_t H, uint64_t N);
+uint64_t wkv7_chunked_scratch_bytes(uint64_t B, uint64_t T, uint64_t H, uint64_t N);
+gpuError_t launch_wkv7_chunked(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a,
+                               float* scratch);
 // v7_key_prep, the value residual and wkv7 as one op: one kernel for T = 1 (the step kernel
-// computing κ, k̃ and v' itself), else the three, κ through scratch.
+// computing κ, k̃ and v' itself), else the three, κ (and the chunked form's records) through
+// scratch.
 gpuError_t launch_v7_wkv(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args& a);
 gpuError_t launch_v7_key_prep(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_key_args& a);
 gpuError_t launch_v7_bonus(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_bonus_args& a);
 // GroupNorm + bonus + gate, one warp per (row, head).
 gpuError_t launch_v7_output(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args& a);
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+// The fp32 state of sequence b in a state reference (bases[b] + offset bytes).
+__device__ __forceinline__ float* state_of(void* const* bases, uint64_t b, uint64_t offset) {
+  return reinterpret_cast<float*>(static_cast<char*>(bases[b]) + offset);
+}
+#endif
 
 }  // namespace rwkvrt::cuda

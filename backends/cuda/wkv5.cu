@@ -34,10 +34,6 @@ struct Wkv5Shape {
   static constexpr int kTpt = kChunk / kP;
 };
 
-__device__ __forceinline__ float* state_of(void* const* bases, uint64_t b, uint64_t offset) {
-  return reinterpret_cast<float*>(static_cast<char*>(bases[b]) + offset);
-}
-
 template <int N>
 __global__ void __launch_bounds__(Wkv5Shape<N>::kThreads) wkv5_kernel(Wkv5Params p) {
   using Sh = Wkv5Shape<N>;

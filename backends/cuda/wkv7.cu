@@ -1,6 +1,7 @@
 // RWKV-7 WKV (generalised delta rule), per head with state S[value i][key j] in fp32:
 //   S ← S·diag(w) − (S κ)(κ⊙a)ᵀ + v k̃ᵀ,   y = S r,   w = exp(λ).
-// Sequential over the T tokens, so a decode step (T = 1) and a prefill pass share the kernel.
+// Sequential over the T tokens: decode steps, short prompts and head sizes the chunked kernel
+// (wkv7_chunked.cu) does not cover.
 // Each value row evolves on its own (S κ is a per-row sum), so a head's rows can be spread over
 // SPLIT blocks; one block per (sequence, head) when there are enough of them to fill the GPU.
 // The state is read once into registers and written back once: thread (i, q) owns row i, keys
@@ -64,10 +65,6 @@ struct Wkv7Shape {
   __device__ static int col(int j) { return j + (j / kKpt) * 4; }
   static_assert(kThreads % N == 0, "staging needs a whole number of threads per key column");
 };
-
-__device__ __forceinline__ float* state_of(void* const* bases, uint64_t b, uint64_t offset) {
-  return reinterpret_cast<float*>(static_cast<char*>(bases[b]) + offset);
-}
 
 template <int N, int SPLIT>
 __global__ void __launch_bounds__(Wkv7Shape<N, SPLIT>::kThreads, Wkv7Shape<N, SPLIT>::kMinBlocks)
@@ -390,15 +387,27 @@ gpuError_t launch_head_size(const rwkvrt_bk_stream* s, const Wkv7Params& p) {
   return launch_split<N, 1>(s, p);
 }
 
+// Sequences of at least wkv7_chunk_min_tokens tokens run the chunked kernels where they can.
+bool chunked_path(const rwkvrt_bk_stream* s, uint64_t T, uint64_t H, uint64_t N) {
+  return T >= s->ctx->wkv7_chunk_min_tokens && wkv7_chunked_supports(T, H, N);
+}
+
 }  // namespace
 
-gpuError_t launch_wkv7(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a) {
+gpuError_t launch_wkv7(rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a, float* chunk_scratch) {
   if (a.B == 0 || a.T == 0 || a.H == 0) return gpuSuccess;
   Wkv7Params p{a.B, a.T,     a.H, a.r, a.log_decay,   a.k,
                a.v, a.kappa, a.a, a.y, a.state.bases, a.state.offset};
   if (a.T == 1 && p.B * p.H >= s->ctx->wkv7_step_min_heads && vectors_aligned(p) &&
       step_head_size(a.N))
     return launch_step_head_size<false>(s, p, a.N);
+  if (chunked_path(s, a.T, a.H, a.N)) {
+    if (!chunk_scratch)
+      chunk_scratch =
+          static_cast<float*>(s->scratch.get(wkv7_chunked_scratch_bytes(a.B, a.T, a.H, a.N)));
+    if (!chunk_scratch) return gpuErrorMemoryAllocation;
+    return launch_wkv7_chunked(s, a, chunk_scratch);
+  }
   switch (a.N) {
     case 16:
       return launch_split<16, 1>(s, p);
@@ -432,9 +441,14 @@ gpuError_t launch_v7_wkv(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args& a) {
     p.v_out = a.v_out;
     return launch_step_head_size<true>(s, p, a.N);
   }
-  // Prompts (and unaligned vectors): the three ops, κ through scratch.
-  float* kappa = static_cast<float*>(s->scratch.get(M * C * sizeof(float)));
+  // Prompts (and unaligned vectors): the three ops, κ (and the chunked WKV's matrices, when it
+  // runs) through scratch.
+  const uint64_t kappa_bytes = (M * C * sizeof(float) + 255) / 256 * 256;
+  const bool chunked = chunked_path(s, a.T, a.H, a.N);
+  const uint64_t chunk_bytes = chunked ? wkv7_chunked_scratch_bytes(a.B, a.T, a.H, a.N) : 0;
+  auto* kappa = static_cast<float*>(s->scratch.get(kappa_bytes + chunk_bytes));
   if (!kappa) return gpuErrorMemoryAllocation;
+  float* chunk_scratch = chunked ? kappa + kappa_bytes / sizeof(float) : nullptr;
   gpuError_t e = launch_v7_key_prep(s, {M, a.H, a.N, a.k, a.a, a.k_k, a.k_a, kappa, a.ktilde});
   if (e != gpuSuccess) return e;
   const float* v = a.v;
@@ -444,7 +458,8 @@ gpuError_t launch_v7_wkv(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args& a) {
     v = a.v_out;
   }
   return launch_wkv7(s,
-                     {a.B, a.T, a.H, a.N, a.r, a.log_decay, a.ktilde, v, kappa, a.a, a.y, a.state});
+                     {a.B, a.T, a.H, a.N, a.r, a.log_decay, a.ktilde, v, kappa, a.a, a.y, a.state},
+                     chunk_scratch);
 }
 
 }  // namespace rwkvrt::cuda

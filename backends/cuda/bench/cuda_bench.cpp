@@ -267,6 +267,7 @@ void bench_wkv7(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
   for (uint64_t H : {32, 64}) {
     bench_wkv7_case(dev, s, 1, 1, H);
     bench_wkv7_case(dev, s, 1, 4096, H);
+    bench_wkv7_case(dev, s, 4, 1024, H);  // a batch of prompts: more heads, fewer blocks per head
     for (uint64_t B : {64, 256, 1024}) {
       if (quick && B == 1024) continue;
       bench_wkv7_case(dev, s, B, 1, H);
