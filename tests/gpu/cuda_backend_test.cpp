@@ -636,13 +636,19 @@ Wkv7Data wkv7_data(Rng& rng, uint64_t M, uint64_t H, uint64_t N) {
   return d;
 }
 
+// steep_from: tokens [steep_from, steep_from + 16) of every sequence get log decays in
+// (−12, −6), far below v7's (−0.61, 0]: the chunked kernel must run such a chunk token by token.
 void check_wkv7(CudaTest& t, const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, uint64_t T,
-                uint64_t H, uint64_t N, double tol, uint64_t seed) {
+                uint64_t H, uint64_t N, double tol, uint64_t seed,
+                uint64_t steep_from = UINT64_MAX) {
   SCOPED_TRACE("wkv7 B=" + std::to_string(B) + " T=" + std::to_string(T) +
                " H=" + std::to_string(H) + " N=" + std::to_string(N));
   Rng rng(seed);
   const uint64_t C = H * N, M = B * T;
-  const Wkv7Data d = wkv7_data(rng, M, H, N);
+  Wkv7Data d = wkv7_data(rng, M, H, N);
+  for (uint64_t b = 0; b < B; ++b)
+    for (uint64_t tok = steep_from; tok < T && tok < steep_from + 16; ++tok)
+      for (uint64_t c = 0; c < C; ++c) d.ld[(b * T + tok) * C + c] = -6.0f - 6.0f * d.a[c];
   std::vector<Floats> init;
   for (uint64_t b = 0; b < B; ++b) init.push_back(rng.uniform(H * N * N, -0.5f, 0.5f));
   ScatteredStates st(t, dev, s, init, 3, rng);
@@ -703,6 +709,20 @@ TEST_F(CudaTest, BatchedWkvWithScatteredStates) {
   check_wkv7(*this, device_, *stream_, 300, 1, 2, 32, 1e-5, 23);
   check_wkv7(*this, device_, *stream_, 40, 37, 2, 64, 1e-5, 25);  // rows split over 2 blocks
   check_wkv6(*this, device_, *stream_, 256, 2, 2, 64, 1e-5, 24);
+}
+
+// Prompts of 16 tokens and more run the chunked kernel for head sizes 32 and 64, with a head's
+// value rows over 4, 2 or 1 blocks depending on how many heads there are (132 SMs: ≤ 66 heads,
+// ≤ 132, more), partial last chunks, and chunks whose decays force the token-by-token path
+// between chunked ones (the state passes between the two forms).
+TEST_F(CudaTest, ChunkedWkvCoversEveryBlockSplit) {
+  check_wkv7(*this, device_, *stream_, 1, 50, 4, 64, 1e-5, 41);
+  check_wkv7(*this, device_, *stream_, 3, 70, 64, 64, 1e-5, 42);
+  check_wkv7(*this, device_, *stream_, 1, 33, 2, 32, 1e-5, 43);
+  check_wkv7(*this, device_, *stream_, 3, 40, 30, 32, 1e-5, 44);
+  check_wkv7(*this, device_, *stream_, 5, 20, 40, 32, 1e-5, 45);
+  check_wkv7(*this, device_, *stream_, 2, 60, 3, 64, 1e-5, 46, 16);
+  check_wkv7(*this, device_, *stream_, 2, 40, 100, 32, 1e-5, 47, 20);  // straddles two chunks
 }
 
 // T = 4096 in one call, as a prefill pass runs it.  Every decay is below 1 and the delta rule
