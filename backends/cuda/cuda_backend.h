@@ -28,8 +28,11 @@ struct rwkvrt_bk_context {
   uint64_t wkv7_step_min_heads = 1;
   // WKV-7 calls of at least this many tokens run the chunked kernels (wkv7_chunked.cu) where
   // they support the shape; RWKVRT_CUDA_WKV7_CHUNK_TOKENS overrides it (0: never), for
-  // measurements and comparisons with the sequential kernel.
-  uint64_t wkv7_chunk_min_tokens = 16;
+  // measurements and comparisons with the sequential kernel.  Measured on the H200 (one sequence,
+  // N = 64): at 16 tokens the two launches of the chunked form cost more than they save (H = 32:
+  // 12.4 against 7.4 µs), at 64 they break even (18.6 against 22.8 µs; H = 64 27.3 against 25.8),
+  // at 256 the chunked form wins (57.8 against 82.9 µs; H = 64 65.6 against 93.0).
+  uint64_t wkv7_chunk_min_tokens = 64;
 };
 
 namespace rwkvrt::cuda {

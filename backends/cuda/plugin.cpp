@@ -176,7 +176,7 @@ int context_create(const rwkvrt_bk_context_params* params, rwkvrt_bk_context** o
   ctx->fast_gemm_rows =
       std::max<uint64_t>(kGemvMaxRows + 1, env_u64("RWKVRT_CUDA_FAST_GEMM_ROWS", UINT64_MAX));
   ctx->wkv7_step_min_heads = env_u64("RWKVRT_CUDA_WKV7_STEP_HEADS", 1);
-  ctx->wkv7_chunk_min_tokens = env_u64("RWKVRT_CUDA_WKV7_CHUNK_TOKENS", 16);
+  ctx->wkv7_chunk_min_tokens = env_u64("RWKVRT_CUDA_WKV7_CHUNK_TOKENS", 64);
   if (ctx->wkv7_chunk_min_tokens == 0) ctx->wkv7_chunk_min_tokens = UINT64_MAX;
   *out = ctx;
   return RWKVRT_BK_OK;

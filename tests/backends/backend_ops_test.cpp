@@ -876,7 +876,7 @@ TEST_F(BackendOps, Wkv7) {
   for_each_backend([](Runner& r, Random& rnd) {
     for (const HeadShape& hs : kHeads)
       for (uint64_t B : {1, 3})
-        for (uint64_t T : {1, 5, 20, 37}) {  // 20 and 37: more than one internal chunk
+        for (uint64_t T : {1, 5, 20, 70}) {  // 20: several staged chunks; 70: CUDA's chunked form
           const uint64_t H = hs.H, N = hs.N, C = H * N;
           const std::string what =
               "wkv7" + heads_name(hs) + " B=" + std::to_string(B) + " T=" + std::to_string(T);
@@ -995,14 +995,14 @@ TEST_F(BackendOps, V7KeyPrep) {
 }
 
 // Key preparation, value residual and WKV-7 as one op (CUDA: one kernel for T = 1 and head
-// sizes 16/32/64/128, the separate kernels otherwise, the chunked WKV from 16 tokens with its
+// sizes 16/32/64/128, the separate kernels otherwise, the chunked WKV from 64 tokens with its
 // scratch carved next to κ's; the CPU through the core's fallback), against the reference's
 // v7_key_prep, v + (v_first − v)·gate and wkv7 in sequence.
 TEST_F(BackendOps, V7Wkv) {
   for_each_backend([](Runner& r, Random& rnd) {
     for (const HeadShape& hs : kHeads)
       for (uint64_t B : {1, 3})
-        for (uint64_t T : {1, 5, 21})
+        for (uint64_t T : {1, 5, 70})
           for (bool residual : {false, true}) {
             const uint64_t H = hs.H, N = hs.N, C = H * N, M = B * T;
             const std::string what = "v7_wkv" + heads_name(hs) + " B=" + std::to_string(B) +

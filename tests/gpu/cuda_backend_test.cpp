@@ -711,18 +711,18 @@ TEST_F(CudaTest, BatchedWkvWithScatteredStates) {
   check_wkv6(*this, device_, *stream_, 256, 2, 2, 64, 1e-5, 24);
 }
 
-// Prompts of 16 tokens and more run the chunked kernel for head sizes 32 and 64, with a head's
+// Prompts of 64 tokens and more run the chunked kernels for head sizes 32 and 64, with a head's
 // value rows over 4, 2 or 1 blocks depending on how many heads there are (132 SMs: ≤ 66 heads,
 // ≤ 132, more), partial last chunks, and chunks whose decays force the token-by-token path
 // between chunked ones (the state passes between the two forms).
 TEST_F(CudaTest, ChunkedWkvCoversEveryBlockSplit) {
-  check_wkv7(*this, device_, *stream_, 1, 50, 4, 64, 1e-5, 41);
+  check_wkv7(*this, device_, *stream_, 1, 80, 4, 64, 1e-5, 41);
   check_wkv7(*this, device_, *stream_, 3, 70, 64, 64, 1e-5, 42);
-  check_wkv7(*this, device_, *stream_, 1, 33, 2, 32, 1e-5, 43);
-  check_wkv7(*this, device_, *stream_, 3, 40, 30, 32, 1e-5, 44);
-  check_wkv7(*this, device_, *stream_, 5, 20, 40, 32, 1e-5, 45);
-  check_wkv7(*this, device_, *stream_, 2, 60, 3, 64, 1e-5, 46, 16);
-  check_wkv7(*this, device_, *stream_, 2, 40, 100, 32, 1e-5, 47, 20);  // straddles two chunks
+  check_wkv7(*this, device_, *stream_, 1, 65, 2, 32, 1e-5, 43);
+  check_wkv7(*this, device_, *stream_, 3, 72, 30, 32, 1e-5, 44);
+  check_wkv7(*this, device_, *stream_, 5, 64, 40, 32, 1e-5, 45);
+  check_wkv7(*this, device_, *stream_, 2, 90, 3, 64, 1e-5, 46, 16);
+  check_wkv7(*this, device_, *stream_, 2, 70, 100, 32, 1e-5, 47, 20);  // straddles two chunks
 }
 
 // T = 4096 in one call, as a prefill pass runs it.  Every decay is below 1 and the delta rule

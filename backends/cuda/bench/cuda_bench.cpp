@@ -244,7 +244,7 @@ void bench_wkv7_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, 
   DeviceBuffer dbases(dev, B * sizeof(void*));
   s.upload(dbases.get(), bases.data(), B * sizeof(void*));
   const rwkvrt_bk_state_ref ref{static_cast<void* const*>(dbases.get()), 0};
-  const int per = T > 1 ? 1 : B >= 256 ? 5 : 50;
+  const int per = T >= 1024 ? 1 : T > 1 ? 10 : B >= 256 ? 5 : 50;
   const double t = time_graph(
       s,
       [&] {
@@ -266,6 +266,7 @@ void bench_wkv7_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, 
 void bench_wkv7(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
   for (uint64_t H : {32, 64}) {
     bench_wkv7_case(dev, s, 1, 1, H);
+    for (uint64_t T : {16, 64, 256}) bench_wkv7_case(dev, s, 1, T, H);  // short prompts
     bench_wkv7_case(dev, s, 1, 4096, H);
     bench_wkv7_case(dev, s, 4, 1024, H);  // a batch of prompts: more heads, fewer blocks per head
     for (uint64_t B : {64, 256, 1024}) {
