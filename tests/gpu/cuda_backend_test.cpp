@@ -31,6 +31,8 @@
 #include "model/synthetic_model.h"
 #include "reference_ops.h"
 #include "session/session.h"
+#include "support/golden.h"
+#include "support/test_data.h"
 
 namespace rwkvrt {
 namespace {
@@ -723,6 +725,40 @@ TEST_F(CudaTest, ChunkedWkvCoversEveryBlockSplit) {
   check_wkv7(*this, device_, *stream_, 5, 64, 40, 32, 1e-5, 45);
   check_wkv7(*this, device_, *stream_, 2, 90, 3, 64, 1e-5, 46, 16);
   check_wkv7(*this, device_, *stream_, 2, 70, 100, 32, 1e-5, 47, 20);  // straddles two chunks
+}
+
+// The golden prompts (24 and 40 tokens) are shorter than the chunked WKV's default threshold, so
+// the golden tests run the sequential kernel.  With the threshold lowered to 16
+// (RWKVRT_CUDA_WKV7_CHUNK_TOKENS, read when a context is created) the trained v7 models go
+// through the chunked kernels: every row of the prompt's logits within the golden bound (1e-4)
+// of the reference's token-by-token logits.
+TEST_F(CudaTest, GoldenV7PromptsThroughTheChunkedWkv) {
+  struct EnvGuard {
+    EnvGuard() { ::setenv("RWKVRT_CUDA_WKV7_CHUNK_TOKENS", "16", 1); }
+    ~EnvGuard() { ::unsetenv("RWKVRT_CUDA_WKV7_CHUNK_TOKENS"); }
+  };
+  for (const std::string name : {"v7_L2_C128", "v7_L3_C256"}) {
+    SCOPED_TRACE(name);
+    const test::Golden g = test::load_golden(name);
+    LoadOptions o;
+    o.backend = "cuda";
+    o.weight_dtype = RWKVRT_BK_F32;  // fp32 compute, as the goldens were made
+    std::shared_ptr<Model> model;
+    {
+      const EnvGuard chunked_from_16_tokens;
+      model = Model::load(test::testdata_path("golden/" + name + ".pth"), o);
+    }
+    const size_t V = model->config().n_vocab, T = g.tokens.size();
+    Session s(model);
+    std::vector<float> all(T * V);
+    s.feed(g.tokens.data(), T, LogitsMode::All, all.data());
+    double worst = 0.0;
+    for (size_t t = 0; t < T; ++t)
+      worst = std::max(worst, test::max_abs_diff(all.data() + t * V, g.logits_rnn[t].data(), V));
+    std::printf("%s through the chunked WKV (T = %zu): max abs logit error %.3g\n", name.c_str(), T,
+                worst);
+    EXPECT_LE(worst, 1e-4);
+  }
 }
 
 // T = 4096 in one call, as a prefill pass runs it.  Every decay is below 1 and the delta rule
