@@ -165,7 +165,7 @@ gpuError_t launch_wkv5(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv5_args& a);
 gpuError_t launch_wkv7(rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a,
                        float* chunk_scratch = nullptr);
 // The chunked form of RWKV-MATH §4 (wkv7_chunked.cu).
-bool wkv7_chunked_supports(uint64_t T, uint64_t H, uint64_t N);
+bool wkv7_chunked_supports(uint64_t B, uint64_t T, uint64_t H, uint64_t N);
 uint64_t wkv7_chunked_scratch_bytes(uint64_t B, uint64_t T, uint64_t H, uint64_t N);
 gpuError_t launch_wkv7_chunked(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a,
                                float* scratch);

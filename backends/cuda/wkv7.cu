@@ -388,8 +388,8 @@ gpuError_t launch_head_size(const rwkvrt_bk_stream* s, const Wkv7Params& p) {
 }
 
 // Sequences of at least wkv7_chunk_min_tokens tokens run the chunked kernels where they can.
-bool chunked_path(const rwkvrt_bk_stream* s, uint64_t T, uint64_t H, uint64_t N) {
-  return T >= s->ctx->wkv7_chunk_min_tokens && wkv7_chunked_supports(T, H, N);
+bool chunked_path(const rwkvrt_bk_stream* s, uint64_t B, uint64_t T, uint64_t H, uint64_t N) {
+  return T >= s->ctx->wkv7_chunk_min_tokens && wkv7_chunked_supports(B, T, H, N);
 }
 
 }  // namespace
@@ -401,7 +401,7 @@ gpuError_t launch_wkv7(rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a, float*
   if (a.T == 1 && p.B * p.H >= s->ctx->wkv7_step_min_heads && vectors_aligned(p) &&
       step_head_size(a.N))
     return launch_step_head_size<false>(s, p, a.N);
-  if (chunked_path(s, a.T, a.H, a.N)) {
+  if (chunked_path(s, a.B, a.T, a.H, a.N)) {
     if (!chunk_scratch)
       chunk_scratch =
           static_cast<float*>(s->scratch.get(wkv7_chunked_scratch_bytes(a.B, a.T, a.H, a.N)));
@@ -444,7 +444,7 @@ gpuError_t launch_v7_wkv(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args& a) {
   // Prompts (and unaligned vectors): the three ops, κ (and the chunked WKV's matrices, when it
   // runs) through scratch.
   const uint64_t kappa_bytes = (M * C * sizeof(float) + 255) / 256 * 256;
-  const bool chunked = chunked_path(s, a.T, a.H, a.N);
+  const bool chunked = chunked_path(s, a.B, a.T, a.H, a.N);
   const uint64_t chunk_bytes = chunked ? wkv7_chunked_scratch_bytes(a.B, a.T, a.H, a.N) : 0;
   auto* kappa = static_cast<float*>(s->scratch.get(kappa_bytes + chunk_bytes));
   if (!kappa) return gpuErrorMemoryAllocation;

@@ -150,8 +150,8 @@ __global__ void __launch_bounds__(kThreads) wkv7_chunk_records_kernel(ChunkParam
   const int tid = threadIdx.x, warp = tid / kWarp, lane = tid % kWarp;
   const int scol = tid % N, srow = tid / N;  // key column, tokens srow·TPT …
 
-  // Tokens past T read as zero: they then have no effect on anything.  Offsets within a
-  // sequence are 32-bit (wkv7_chunked_supports checks T·C < 2³¹).
+  // Tokens past T read as zero: they then have no effect on anything.  Offsets within a chunk
+  // are 32-bit (kL·C floats).
   float x[5][TPT];
   const int which[5] = {kR, kLogDecay, kK, kKappa, kA};
   const bool full = t0 + kL <= p.T;
@@ -495,10 +495,13 @@ gpuError_t launch_head_size(const rwkvrt_bk_stream* s, const ChunkParams& p, uin
 
 }  // namespace
 
-bool wkv7_chunked_supports(uint64_t T, uint64_t H, uint64_t N) {
+bool wkv7_chunked_supports(uint64_t B, uint64_t T, uint64_t H, uint64_t N) {
 #if defined(RWKVRT_WKV7_CHUNKED)
-  return (N == 32 || N == 64) && T * H * N < (uint64_t(1) << 31);
+  // The record kernel runs one block per (sequence, head, chunk) in a one-dimensional grid.
+  const uint64_t blocks = B * H * ((T + kL - 1) / kL);
+  return (N == 32 || N == 64) && blocks < (uint64_t(1) << 31);
 #else
+  (void)B;
   (void)T;
   (void)H;
   (void)N;
