@@ -175,7 +175,9 @@ __global__ void __launch_bounds__(kThreads) wkv7_chunk_records_kernel(ChunkParam
   partial[srow][scol] = c[TPT - 1];
   steep = __syncthreads_or(steep);
   if (tid == 0) rec[Record::flag(N)] = steep ? 1.0f : 0.0f;
-  if (steep) return;  // block-uniform; the walk reads the inputs itself
+  // Block-uniform.  The walk runs a flagged chunk from the plain inputs and never uses the rest
+  // of its record, which stays unwritten.
+  if (steep) return;
   float offset = 0.0f, total = 0.0f;
 #pragma unroll
   for (int l = 0; l < kLanes; ++l) {
