@@ -67,10 +67,8 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads)
     round_group_kernel(const GPU_GRID_CONSTANT RoundGroup g) {
   gpu_kernel_start();
-  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.total;
-       i += uint64_t(gridDim.x) * blockDim.x) {
-    const RoundItem& r = g.item[group_item_of(g, i)];
-    const uint64_t local = i - r.first, groups_per_row = r.Kp / 8;
+  for_each_group_element(g, [](const RoundItem& r, uint64_t local) {
+    const uint64_t groups_per_row = r.Kp / 8;
     const uint64_t m = local / groups_per_row, k0 = (local % groups_per_row) * 8;
     const float* xr = r.x + m * r.ldx;
     alignas(16) T v[8];
@@ -78,7 +76,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int e = 0; e < 8; ++e) v[e] = to_type<T>(k0 + e < r.K ? saturate<T>(xr[k0 + e]) : 0.0f);
     *reinterpret_cast<uint4*>(static_cast<T*>(r.out) + m * r.Kp + k0) =
         *reinterpret_cast<const uint4*>(v);
-  }
+  });
 }
 
 __device__ float block_max(float v, float* shared32) {
@@ -173,18 +171,17 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     combine_group_kernel(const GPU_GRID_CONSTANT CombineGroup g) {
   gpu_kernel_start();
-  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.total;
-       i += uint64_t(gridDim.x) * blockDim.x) {
-    const CombineItem& e = g.item[group_item_of(g, i)];
-    const uint64_t local = i - e.first, m = local / e.N, n = local % e.N;
-    const float sum = combined(e.parts, g.P, e.row_scale, e.M, e.N, m, n);
+  const int P = g.P;
+  for_each_group_element(g, [P](const CombineItem& e, uint64_t local) {
+    const uint64_t m = local / e.N, n = local % e.N;
+    const float sum = combined(e.parts, P, e.row_scale, e.M, e.N, m, n);
     float v = e.accumulate ? e.y[m * e.ldy + n] + sum : sum;
     if (e.bias || e.act != RWKVRT_BK_NO_ACTIVATION) {
       if (e.bias) v += e.bias[n];
       v = apply_activation(e.act, v);
     }
     e.y[m * e.ldy + n] = v;
-  }
+  });
 }
 
 template <typename T>

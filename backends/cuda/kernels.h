@@ -52,6 +52,19 @@ __device__ __forceinline__ uint32_t group_item_of(const Group& g, uint64_t i) {
   return it;
 }
 
+#if defined(__CUDACC__) || defined(__HIPCC__)
+// Calls f(item, local) for each element of a flat group this thread owns: a grid-stride loop over
+// [0, g.total), `local` being the element's index within its item.
+template <class Group, class F>
+__device__ __forceinline__ void for_each_group_element(const Group& g, F&& f) {
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.total;
+       i += uint64_t(gridDim.x) * blockDim.x) {
+    const auto& item = g.item[group_item_of(g, i)];
+    f(item, i - item.first);
+  }
+}
+#endif
+
 // Activations of several GEMMs rounded in one launch (items' `first` filled by the launcher).
 struct RoundItem {
   const float* x;

@@ -32,14 +32,12 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     bias_act_group_kernel(const GPU_GRID_CONSTANT BiasActGroup g) {
   gpu_kernel_start();
-  const uint64_t stride = uint64_t(gridDim.x) * blockDim.x;
-  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.total; i += stride) {
-    const BiasActItem& e = g.item[group_item_of(g, i)];
-    const uint64_t local = i - e.first, m = local / e.N, n = local % e.N;
+  for_each_group_element(g, [](const BiasActItem& e, uint64_t local) {
+    const uint64_t m = local / e.N, n = local % e.N;
     float v = e.y[m * e.ldy + n];
     if (e.bias) v += e.bias[n];
     e.y[m * e.ldy + n] = apply_activation(e.act, v);
-  }
+  });
 }
 
 __global__ void __launch_bounds__(kThreads)
