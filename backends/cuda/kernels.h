@@ -31,9 +31,9 @@ gpuError_t launch_round_activations(const rwkvrt_bk_stream* s, WeightStorage sto
                                     const float* x, uint64_t M, uint64_t ldx, uint64_t K,
                                     uint64_t Kp, void* out);
 
-// Flat groups (RoundGroup, BiasActGroup, CombineGroup below): item i owns the elements
-// [item[i].first, item[i].first + size(item[i])) of one grid-stride index space.  Fills every
-// `first` and `total`; returns the total.
+// Flat groups (RoundGroup, BiasActGroup, CombineGroup below): item i owns the elements (or
+// tiles) [item[i].first, item[i].first + size(item[i])) of one grid-stride index space.  Fills
+// every `first` and `total`; returns the total.
 template <class Group, class Size>
 uint64_t number_group_items(Group& g, Size size) {
   g.total = 0;
@@ -142,13 +142,15 @@ gpuError_t launch_unary(const rwkvrt_bk_stream* s, rwkvrt_bk_unary op, const flo
 // y[m][n] = act(y[m][n] + bias[n]) for M rows of N floats at stride ldy (a matmul's epilogue).
 gpuError_t launch_bias_act(const rwkvrt_bk_stream* s, float* y, uint64_t M, uint64_t N,
                            uint64_t ldy, const float* bias, int32_t act);
-// The epilogues of several GEMMs in one launch (items' `first` filled by the launcher).
+// The epilogues of several GEMMs in one launch (items' `first` and `vec` filled by the
+// launcher; `first` counts row tiles, not elements).
 struct BiasActItem {
   float* y;
   uint64_t M, N, ldy;
   const float* bias;
   int32_t act;
   uint64_t first;
+  uint32_t vec = 0;
 };
 struct BiasActGroup {
   BiasActItem item[RWKVRT_BK_MAX_GROUP];

@@ -357,7 +357,7 @@ int grouped_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32
     }
     if (epilogue)
       epilogues.item[epilogues.n++] =
-          BiasActItem{a.y, a.M, w->rows, ldy[i], items[i].bias, items[i].act, 0};
+          BiasActItem{a.y, a.M, w->rows, ldy[i], items[i].bias, items[i].act, 0, 0};
   }
   if (stacked) return check_op(s, launch_combine_group(s, sums), "matmul_group (summing products)");
   return check_op(s, launch_bias_act_group(s, epilogues), "matmul_group epilogue");

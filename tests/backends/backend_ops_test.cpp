@@ -368,48 +368,54 @@ TEST_F(BackendOps, MatmulDenseWeights) {
 // reference composition, on both sides of the GEMV/GEMM boundary (M = 8, 9).
 TEST_F(BackendOps, MatmulWithEpilogue) {
   for_each_backend([](Runner& r, Random& rnd) {
-    for (rwkvrt_bk_dtype t : {RWKVRT_BK_F32, RWKVRT_BK_F16}) {
-      const uint64_t K = 77, N = 45;
-      // Small weights keep the sums O(1), where every activation is far from flat.
-      const std::vector<uint8_t> src = encode(t, rnd.normal(N * K, 0.0f, 0.1f));
-      const PreparedWeight w = prepare(r, "epilogue", t, src, N, K);
-      const Floats wf = decode(t, src, N * K);
-      const reference::DenseWeight ref_w{wf.data(), N, K};
-      const Floats bias = rnd.normal(N);
-      const DeviceBuffer dbias = r.upload(bias);
-      for (uint64_t M : {1, 3, 8, 9, 33})
-        for (int32_t act :
-             {int32_t(RWKVRT_BK_NO_ACTIVATION), int32_t(RWKVRT_BK_TANH), int32_t(RWKVRT_BK_SIGMOID),
-              int32_t(RWKVRT_BK_RELU_SQUARE), int32_t(RWKVRT_BK_V7_LOG_DECAY)})
-          for (bool with_bias : {false, true}) {
-            const std::string what = std::string(dtype_name(t)) + " M=" + std::to_string(M) +
-                                     " act=" + std::to_string(act) + (with_bias ? " bias" : "");
-            const Floats x = rnd.normal(M * K);
-            Floats want(M * N);
-            reference::matmul(x.data(), M, K, ref_w, want.data(), N, false);
-            for (uint64_t m = 0; m < M; ++m)
-              for (uint64_t n = 0; n < N; ++n) {
-                float& v = want[m * N + n];
-                if (with_bias) v += bias[n];
-                if (act != RWKVRT_BK_NO_ACTIVATION)
-                  v = reference::apply_unary(static_cast<rwkvrt_bk_unary>(act), v);
-              }
-            const DeviceBuffer dx = r.upload(x), dy = r.poisoned(M * N);
-            r.stream().matmul_act(dx.f32(), M, w, dy.f32(), with_bias ? dbias.f32() : nullptr, act);
-            expect_close(r.download(dy, M * N), want, kReduction, what);
-          }
-      // A backend that offers the fused op refuses what it does not define.
-      const rwkvrt_backend_v1& api = r.device()->api();
-      if (RWKVRT_BACKEND_V1_HAS(&api, matmul_bias_act) && api.matmul_bias_act) {
-        const DeviceBuffer dx = r.upload(rnd.normal(K)), dy = r.poisoned(N);
-        rwkvrt_bk_matmul_args a{dx.f32(), 1, 0, w.get(), dy.f32(), 0, 1u};
-        EXPECT_NE(api.matmul_bias_act(r.stream().raw(), &a, nullptr, RWKVRT_BK_TANH), RWKVRT_BK_OK)
-            << "accumulate with an epilogue";
-        a.accumulate = 0;
-        EXPECT_NE(api.matmul_bias_act(r.stream().raw(), &a, nullptr, 99), RWKVRT_BK_OK)
-            << "activation 99";
+    // N = 45: scalar epilogue rows; N = 1100: 16-byte rows over two column tiles, the second
+    // partial (CUDA's epilogue kernel for M > 8).
+    for (rwkvrt_bk_dtype t : {RWKVRT_BK_F32, RWKVRT_BK_F16})
+      for (uint64_t N : {45, 1100}) {
+        const uint64_t K = 77;
+        // Small weights keep the sums O(1), where every activation is far from flat.
+        const std::vector<uint8_t> src = encode(t, rnd.normal(N * K, 0.0f, 0.1f));
+        const PreparedWeight w = prepare(r, "epilogue", t, src, N, K);
+        const Floats wf = decode(t, src, N * K);
+        const reference::DenseWeight ref_w{wf.data(), N, K};
+        const Floats bias = rnd.normal(N);
+        const DeviceBuffer dbias = r.upload(bias);
+        for (uint64_t M : {1, 3, 8, 9, 33})
+          for (int32_t act : {int32_t(RWKVRT_BK_NO_ACTIVATION), int32_t(RWKVRT_BK_TANH),
+                              int32_t(RWKVRT_BK_SIGMOID), int32_t(RWKVRT_BK_RELU_SQUARE),
+                              int32_t(RWKVRT_BK_V7_LOG_DECAY)})
+            for (bool with_bias : {false, true}) {
+              const std::string what = std::string(dtype_name(t)) + " N=" + std::to_string(N) +
+                                       " M=" + std::to_string(M) + " act=" + std::to_string(act) +
+                                       (with_bias ? " bias" : "");
+              const Floats x = rnd.normal(M * K);
+              Floats want(M * N);
+              reference::matmul(x.data(), M, K, ref_w, want.data(), N, false);
+              for (uint64_t m = 0; m < M; ++m)
+                for (uint64_t n = 0; n < N; ++n) {
+                  float& v = want[m * N + n];
+                  if (with_bias) v += bias[n];
+                  if (act != RWKVRT_BK_NO_ACTIVATION)
+                    v = reference::apply_unary(static_cast<rwkvrt_bk_unary>(act), v);
+                }
+              const DeviceBuffer dx = r.upload(x), dy = r.poisoned(M * N);
+              r.stream().matmul_act(dx.f32(), M, w, dy.f32(), with_bias ? dbias.f32() : nullptr,
+                                    act);
+              expect_close(r.download(dy, M * N), want, kReduction, what);
+            }
+        // A backend that offers the fused op refuses what it does not define.
+        const rwkvrt_backend_v1& api = r.device()->api();
+        if (RWKVRT_BACKEND_V1_HAS(&api, matmul_bias_act) && api.matmul_bias_act) {
+          const DeviceBuffer dx = r.upload(rnd.normal(K)), dy = r.poisoned(N);
+          rwkvrt_bk_matmul_args a{dx.f32(), 1, 0, w.get(), dy.f32(), 0, 1u};
+          EXPECT_NE(api.matmul_bias_act(r.stream().raw(), &a, nullptr, RWKVRT_BK_TANH),
+                    RWKVRT_BK_OK)
+              << "accumulate with an epilogue";
+          a.accumulate = 0;
+          EXPECT_NE(api.matmul_bias_act(r.stream().raw(), &a, nullptr, 99), RWKVRT_BK_OK)
+              << "activation 99";
+        }
       }
-    }
   });
 }
 
