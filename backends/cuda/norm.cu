@@ -107,9 +107,9 @@ unsigned norm_threads(uint64_t work) {
   return work >= 1024 ? 256 : work >= 256 ? 128 : 64;
 }
 
-// norm_shift_mix for T = 1 (decode), one block per sequence: the row is normalised as
-// layer_norm_kernel<true> does (kept in dynamic shared memory), swapped with the shift state, and
-// mixed as mix_kernel<true> does.  For few sequences the block is as wide as the row (one float4
+// norm_shift_mix for T = 1 (decode) of fewer sequences than SMs, one block per sequence: the row
+// is normalised as layer_norm_kernel<true> does (kept in dynamic shared memory), swapped with the
+// shift state, and mixed as mix_kernel<true> does.  The block is as wide as the row (one float4
 // per thread up to 1024 threads) to keep every load of the mixing phase in flight at once; the
 // sums' order then differs from layer_norm_kernel's (a few ulp, within the LayerNorm bound of
 // the op tests).
@@ -162,28 +162,147 @@ __global__ void norm_shift_mix_kernel(rwkvrt_bk_norm_shift_mix_args a) {
   }
 }
 
+// norm_shift_mix for prompts and batched decode, one block per tile of kTileRows consecutive rows
+// of one sequence, each thread keeping up to KMAX float4 of a row in registers.  A row is
+// normalised exactly as layer_norm_kernel<true> with the same block width does (same partial sums,
+// same reductions), the previous row's normalised values are kept from the last iteration (for the
+// tile's first row: the state at t = 0, else the row before the tile, normalised again), and
+// the mixes are mix_kernel<true>'s, so the results equal the three kernels' bit for bit while x
+// is read about once and nothing goes through scratch.  The tile holding t = 0 reads the shift
+// state before writing the normalised row T − 1 into it; no other block touches that state.
+constexpr uint64_t kTileRows = 8;
+
+template <int KMAX>
+struct RowInRegisters {
+  float4 v[KMAX];
+};
+
+// Loads row `xr` ([nv] float4) and normalises it in place (layer_norm_kernel<true>'s arithmetic).
+template <int KMAX>
+__device__ __forceinline__ void normalise_row(const float4* xr, uint32_t nv, uint32_t C,
+                                              const float4* gamma, const float4* beta, float eps,
+                                              float* shared32, RowInRegisters<KMAX>& r) {
+  float s = 0.0f;
+#pragma unroll
+  for (int k = 0; k < KMAX; ++k) {
+    const uint32_t i = threadIdx.x + uint32_t(k) * blockDim.x;
+    r.v[k] = i < nv ? xr[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (i < nv) s += (r.v[k].x + r.v[k].y) + (r.v[k].z + r.v[k].w);
+  }
+  const float mean = block_sum(s, shared32) / float(C);
+  float q = 0.0f;
+#pragma unroll
+  for (int k = 0; k < KMAX; ++k) {
+    const uint32_t i = threadIdx.x + uint32_t(k) * blockDim.x;
+    if (i >= nv) continue;
+    const float4 v = r.v[k];
+    const float a = v.x - mean, b = v.y - mean, c = v.z - mean, d = v.w - mean;
+    q += (a * a + b * b) + (c * c + d * d);
+  }
+  const float inv = 1.0f / sqrtf(block_sum(q, shared32) / float(C) + eps);
+#pragma unroll
+  for (int k = 0; k < KMAX; ++k) {
+    const uint32_t i = threadIdx.x + uint32_t(k) * blockDim.x;
+    if (i >= nv) continue;
+    const float4 v = r.v[k], g = gamma[i], b = beta[i];
+    r.v[k] = make_float4(fmaf((v.x - mean) * inv, g.x, b.x), fmaf((v.y - mean) * inv, g.y, b.y),
+                         fmaf((v.z - mean) * inv, g.z, b.z), fmaf((v.w - mean) * inv, g.w, b.w));
+  }
+}
+
+template <int KMAX>
+__global__ void norm_shift_mix_rows_kernel(rwkvrt_bk_norm_shift_mix_args a) {
+  __shared__ float shared32[kWarp];
+  gpu_kernel_start();
+  const uint64_t tiles_per_seq = (a.T + kTileRows - 1) / kTileRows;
+  const uint64_t b = blockIdx.x / tiles_per_seq, t0 = blockIdx.x % tiles_per_seq * kTileRows;
+  const uint64_t t_end = t0 + kTileRows < a.T ? t0 + kTileRows : a.T;
+  const uint32_t C = uint32_t(a.C), nv = C / 4;
+  const float4* x = reinterpret_cast<const float4*>(a.x) + b * a.T * nv;
+  const auto* gamma = reinterpret_cast<const float4*>(a.gamma);
+  const auto* beta = reinterpret_cast<const float4*>(a.beta);
+  float* state = reinterpret_cast<float*>(static_cast<char*>(a.shift.bases[b]) + a.shift.offset);
+
+  RowInRegisters<KMAX> prev, cur;
+  if (t0 == 0) {
+#pragma unroll
+    for (int k = 0; k < KMAX; ++k) {
+      const uint32_t i = threadIdx.x + uint32_t(k) * blockDim.x;
+      const float* st = state + uint64_t(i) * 4;
+      prev.v[k] = i < nv ? make_float4(st[0], st[1], st[2], st[3]) : make_float4(0, 0, 0, 0);
+    }
+  } else {
+    normalise_row<KMAX>(x + (t0 - 1) * nv, nv, C, gamma, beta, a.eps, shared32, prev);
+  }
+  const uint64_t plane = a.B * a.T * C;  // floats between consecutive outputs o
+  for (uint64_t t = t0; t < t_end; ++t) {
+    normalise_row<KMAX>(x + t * nv, nv, C, gamma, beta, a.eps, shared32, cur);
+    float* out = a.out + (b * a.T + t) * C;
+#pragma unroll
+    for (int k = 0; k < KMAX; ++k) {
+      const uint32_t i = threadIdx.x + uint32_t(k) * blockDim.x;
+      if (i >= nv) continue;
+      const float4 h = cur.v[k], pv = prev.v[k];
+      const float4 d = make_float4(pv.x - h.x, pv.y - h.y, pv.z - h.z, pv.w - h.w);
+      for (uint32_t o = 0; o < a.n_out; ++o) {
+        const float4 coef = reinterpret_cast<const float4*>(a.mix + uint64_t(o) * C)[i];
+        reinterpret_cast<float4*>(out + o * plane)[i] =
+            make_float4(fmaf(d.x, coef.x, h.x), fmaf(d.y, coef.y, h.y), fmaf(d.z, coef.z, h.z),
+                        fmaf(d.w, coef.w, h.w));
+      }
+      prev.v[k] = h;
+    }
+  }
+  if (t0 != 0) return;
+  // The sequence's last normalised row becomes its shift state (read above, by this block only).
+  if (t_end != a.T)
+    normalise_row<KMAX>(x + (a.T - 1) * nv, nv, C, gamma, beta, a.eps, shared32, prev);
+#pragma unroll
+  for (int k = 0; k < KMAX; ++k) {
+    const uint32_t i = threadIdx.x + uint32_t(k) * blockDim.x;
+    if (i >= nv) continue;
+    float* st = state + uint64_t(i) * 4;
+    st[0] = prev.v[k].x;
+    st[1] = prev.v[k].y;
+    st[2] = prev.v[k].z;
+    st[3] = prev.v[k].w;
+  }
+}
+
 }  // namespace
 
 gpuError_t launch_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args& a) {
   const uint64_t M = a.B * a.T;
   if (M == 0 || a.C == 0) return gpuSuccess;
-  const bool fused = a.T == 1 && a.C % 4 == 0 && a.C <= 8192 && aligned16(a.x) &&
-                     aligned16(a.gamma) && aligned16(a.beta) && aligned16(a.mix) &&
-                     aligned16(a.out);
-  if (fused) {
+  const bool aligned = a.C % 4 == 0 && aligned16(a.x) && aligned16(a.gamma) && aligned16(a.beta) &&
+                       aligned16(a.mix) && aligned16(a.out);
+  if (a.T == 1 && aligned && a.C <= 8192 && a.B < uint64_t(s->ctx->sm_count)) {
+    // Decode of one or a few sessions: a block per sequence as wide as the row (one float4 per
+    // thread), so that the step's few blocks keep all their loads in flight.
     const unsigned smem = unsigned(a.C * sizeof(float));
-    // Few sequences (decode of one session): a row-wide block, so that the step's one or few
-    // blocks keep all their loads in flight.  Many (batched decode): the LayerNorm width, as the
-    // SMs are filled by the blocks anyway.
     const uint64_t nv = a.C / 4;
     const unsigned threads =
-        a.B < uint64_t(s->ctx->sm_count)
-            ? unsigned(std::min<uint64_t>(1024, std::max<uint64_t>(64, (nv + 31) / 32 * 32)))
-            : norm_threads(nv);
+        unsigned(std::min<uint64_t>(1024, std::max<uint64_t>(64, (nv + 31) / 32 * 32)));
     const GpuLaunch l = launch_on(s, dim3(unsigned(a.B)), dim3(threads), smem);
     return gpu_launch(l, norm_shift_mix_kernel, a);
   }
-  // Prompts (T > 1) and unusual shapes: the three ops through scratch.
+  // Prompts and batched decode: row tiles with the rows in registers, for rows of up to 8
+  // float4 per thread.  (Batched decode with the shared-memory kernel at the LayerNorm width:
+  // 1.5 TB/s on the H200 at B = 1024, C = 4096.)
+  const uint64_t nv = a.C / 4;
+  const unsigned threads = norm_threads(nv);
+  const uint64_t kmax = (nv + threads - 1) / threads;
+  if (aligned && kmax <= 8) {
+    const uint64_t tiles = a.B * ((a.T + kTileRows - 1) / kTileRows);
+    if (tiles < (uint64_t(1) << 31)) {
+      const GpuLaunch l = launch_on(s, dim3(unsigned(tiles)), dim3(threads));
+      return kmax <= 1   ? gpu_launch(l, norm_shift_mix_rows_kernel<1>, a)
+             : kmax <= 2 ? gpu_launch(l, norm_shift_mix_rows_kernel<2>, a)
+             : kmax <= 4 ? gpu_launch(l, norm_shift_mix_rows_kernel<4>, a)
+                         : gpu_launch(l, norm_shift_mix_rows_kernel<8>, a);
+    }
+  }
+  // Unusual shapes: the three ops through scratch.
   float* xhat = static_cast<float*>(s->scratch.get(2 * M * a.C * sizeof(float)));
   if (!xhat) return gpuErrorMemoryAllocation;
   float* prev = xhat + M * a.C;
