@@ -33,6 +33,12 @@ struct rwkvrt_bk_context {
   // 12.4 against 7.4 µs), at 64 they break even (18.6 against 22.8 µs; H = 64 27.3 against 25.8),
   // at 256 the chunked form wins (57.8 against 82.9 µs; H = 64 65.6 against 93.0).
   uint64_t wkv7_chunk_min_tokens = 64;
+  // Decode GEMVs issue their first weight loads before waiting for the chained prior kernel
+  // (gemv.cu); RWKVRT_CUDA_GEMV_PRELOAD=0 turns it off, for measurements.
+  bool gemv_preload_weights = true;
+  // Value rows per lane group of the single-token WKV-7 kernel when there are many heads (4);
+  // RWKVRT_CUDA_WKV7_STEP_ROWS=1 keeps one row per group, for measurements (wkv7.cu).
+  uint64_t wkv7_step_rows_per_group = 4;
 };
 
 namespace rwkvrt::cuda {

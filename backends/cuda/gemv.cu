@@ -29,9 +29,10 @@ struct GemvArgs {
   float* y;
   uint64_t ldy;
   uint32_t accumulate;
-  uint32_t x_vec;     // x is 16-byte aligned and ldx % 4 == 0
-  const float* bias;  // epilogue: [n_rows] or null
-  int32_t act;        // epilogue: rwkvrt_bk_unary or RWKVRT_BK_NO_ACTIVATION
+  uint32_t x_vec;            // x is 16-byte aligned and ldx % 4 == 0
+  const float* bias;         // epilogue: [n_rows] or null
+  int32_t act;               // epilogue: rwkvrt_bk_unary or RWKVRT_BK_NO_ACTIVATION
+  uint32_t preload_weights;  // first weight loads before gpu_wait_prior_grid (see gemv_block)
 };
 
 // Per storage: elements per 16-byte vector, the raw load, and its exact decoding.  Loads and
@@ -208,7 +209,10 @@ __device__ __forceinline__ void gemv_block(const GemvArgs& a, uint64_t block) {
   using D = Decode<S>;
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   const uint64_t row0 = kSplitK ? block * R : (block * kWarpsPerBlock + warp) * R;
-  if (row0 >= a.n_rows) return;  // split-K: the whole block leaves together
+  if (row0 >= a.n_rows) {  // split-K: the whole block leaves together
+    gpu_kernel_start();    // still ordered after the prior grid (see gpu_launch's contract)
+    return;
+  }
   // Rows past the end re-read the last row; their sums are never written.
   uint64_t rows[R];
 #pragma unroll
@@ -221,6 +225,25 @@ __device__ __forceinline__ void gemv_block(const GemvArgs& a, uint64_t block) {
   constexpr uint64_t kStride = kSplitK ? kThreads : kWarp;
   const uint64_t nvec = a.kp / D::kEpv;
   uint64_t v = kSplitK ? threadIdx.x : lane;
+  // The first U·R weight vectors are loaded before waiting for the prior grid: weights are
+  // written only by weight_prepare (a synchronous upload), never by a kernel, so no chained grid
+  // can be producing them.  Blocks that become resident while the previous kernel drains thus
+  // have their first loads in flight (or done) when its results become visible, which hides the
+  // ramp-up of these short, bandwidth-bound kernels.  Activations are read only after the wait.
+  const bool preload = a.preload_weights && v + (U - 1) * kStride < nvec;
+  typename D::Raw first[U][R];
+  if (preload) {
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+#pragma unroll
+      for (int r = 0; r < R; ++r) first[u][r] = D::load(a, rows[r], v + u * kStride);
+  }
+  gpu_kernel_start();
+  if (preload) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) accumulate<S, MT, R>(a, first[u], v + u * kStride, acc);
+    v += U * kStride;
+  }
   for (; v + (U - 1) * kStride < nvec; v += U * kStride) {
     typename D::Raw raw[U][R];
 #pragma unroll
@@ -267,7 +290,6 @@ __device__ __forceinline__ void gemv_block(const GemvArgs& a, uint64_t block) {
 
 template <WeightStorage S, int MT, int R, int U, bool kSplitK>
 __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs a) {
-  gpu_kernel_start();
   gemv_block<S, MT, R, U, kSplitK>(a, blockIdx.x);
 }
 
@@ -282,7 +304,6 @@ struct GemvGroup {
 
 template <WeightStorage S, int MT, int R, int U, bool kSplitK>
 __global__ void __launch_bounds__(kThreads) gemv_group_kernel(const GPU_GRID_CONSTANT GemvGroup g) {
-  gpu_kernel_start();
   uint32_t i = 0;
   while (i + 1 < g.n && blockIdx.x >= g.first_block[i + 1]) ++i;
   gemv_block<S, MT, R, U, kSplitK>(g.item[i], blockIdx.x - g.first_block[i]);
@@ -383,8 +404,9 @@ GemvShape shape_for(const rwkvrt_bk_stream* s, WeightStorage storage, const Gemv
 
 namespace {
 
-GemvArgs gemv_args(const rwkvrt_bk_weight* w, const float* x, uint64_t M, uint64_t ldx, float* y,
-                   uint64_t ldy, bool accumulate, const float* bias, int32_t act) {
+GemvArgs gemv_args(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const float* x, uint64_t M,
+                   uint64_t ldx, float* y, uint64_t ldy, bool accumulate, const float* bias,
+                   int32_t act) {
   GemvArgs a{};
   a.w = w->data;
   a.scales = w->scales;
@@ -400,6 +422,7 @@ GemvArgs gemv_args(const rwkvrt_bk_weight* w, const float* x, uint64_t M, uint64
   a.x_vec = (reinterpret_cast<uintptr_t>(x) % 16 == 0 && ldx % 4 == 0) ? 1u : 0u;
   a.bias = bias;
   a.act = act;
+  a.preload_weights = s->ctx->gemv_preload_weights ? 1u : 0u;
   return a;
 }
 
@@ -408,7 +431,7 @@ GemvArgs gemv_args(const rwkvrt_bk_weight* w, const float* x, uint64_t M, uint64
 gpuError_t launch_gemv(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const float* x,
                        uint64_t M, uint64_t ldx, float* y, uint64_t ldy, bool accumulate,
                        const float* bias, int32_t act) {
-  const GemvArgs a = gemv_args(w, x, M, ldx, y, ldy, accumulate, bias, act);
+  const GemvArgs a = gemv_args(s, w, x, M, ldx, y, ldy, accumulate, bias, act);
   switch (w->storage) {
     case WeightStorage::F32:
       return launch_storage<WeightStorage::F32>(s, a);
@@ -436,7 +459,7 @@ gpuError_t launch_gemv_group(const rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_i
       const rwkvrt_bk_weight* w = it.args.w;
       const uint64_t ldx = it.args.ldx ? it.args.ldx : w->cols;
       const uint64_t ldy = it.args.ldy ? it.args.ldy : w->rows;
-      const GemvArgs a = gemv_args(w, it.args.x, it.args.M, ldx, it.args.y, ldy,
+      const GemvArgs a = gemv_args(s, w, it.args.x, it.args.M, ldx, it.args.y, ldy,
                                    it.args.accumulate != 0, it.bias, it.act);
       const GemvShape ash = shape_for(s, w->storage, a);
       if (g.n > 0 && (w->storage != w0->storage || !(ash == sh))) break;

@@ -56,6 +56,8 @@ using gpu_bf16 = __hip_bfloat16;
 #define gpuMemcpyDeviceToDevice hipMemcpyDeviceToDevice
 #define gpuStreamCreateNonBlocking(s) hipStreamCreateWithFlags((s), hipStreamNonBlocking)
 #define gpuStreamDestroy hipStreamDestroy
+// Waits for the work of the legacy (null) stream, where synchronous copies run.
+#define gpuLegacyStreamSynchronize() hipStreamSynchronize(nullptr)
 #define gpuStreamSynchronize hipStreamSynchronize
 #define gpuStreamIsCapturing hipStreamIsCapturing
 #define gpuStreamCaptureStatus hipStreamCaptureStatus
@@ -114,6 +116,8 @@ using gpu_bf16 = __nv_bfloat16;
 #define gpuMemcpyDeviceToDevice cudaMemcpyDeviceToDevice
 #define gpuStreamCreateNonBlocking(s) cudaStreamCreateWithFlags((s), cudaStreamNonBlocking)
 #define gpuStreamDestroy cudaStreamDestroy
+// Waits for the work of the legacy (null) stream, where synchronous copies run.
+#define gpuLegacyStreamSynchronize() cudaStreamSynchronize(cudaStreamLegacy)
 #define gpuStreamSynchronize cudaStreamSynchronize
 #define gpuStreamIsCapturing cudaStreamIsCapturing
 #define gpuStreamCaptureStatus cudaStreamCaptureStatus

@@ -178,6 +178,8 @@ int context_create(const rwkvrt_bk_context_params* params, rwkvrt_bk_context** o
   ctx->wkv7_step_min_heads = env_u64("RWKVRT_CUDA_WKV7_STEP_HEADS", 1);
   ctx->wkv7_chunk_min_tokens = env_u64("RWKVRT_CUDA_WKV7_CHUNK_TOKENS", 64);
   if (ctx->wkv7_chunk_min_tokens == 0) ctx->wkv7_chunk_min_tokens = UINT64_MAX;
+  ctx->gemv_preload_weights = env_flag("RWKVRT_CUDA_GEMV_PRELOAD", true);
+  ctx->wkv7_step_rows_per_group = env_u64("RWKVRT_CUDA_WKV7_STEP_ROWS", 4);
   *out = ctx;
   return RWKVRT_BK_OK;
 }
@@ -259,8 +261,8 @@ int host_alloc(rwkvrt_bk_context* ctx, uint64_t bytes, void** out) {
   if (e == gpuSuccess) return RWKVRT_BK_OK;
   (void)gpuGetLastError();
   *out = nullptr;
-  return set_error(RWKVRT_BK_OUT_OF_MEMORY,
-                   "cannot allocate " + std::to_string(bytes) + " bytes of page-locked host memory");
+  return set_error(RWKVRT_BK_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) +
+                                                " bytes of page-locked host memory");
 }
 
 void host_free(rwkvrt_bk_context* ctx, void* ptr) {

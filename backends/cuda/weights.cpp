@@ -109,8 +109,14 @@ void encode_dense(rwkvrt_bk_dtype t, const float* src, uint64_t n, uint8_t* dst)
   }
 }
 
+// Returns once the bytes are in device memory.  A copy from pageable memory may return while its
+// DMA is still running on the legacy stream, which the plugin's non-blocking streams do not wait
+// for; synchronising with that stream closes the window, so kernels may treat a prepared weight as
+// immutable data that no stream is producing (the GEMV reads its first weights before waiting
+// for the kernel it is chained behind).
 int upload(void* dst, const void* src, uint64_t bytes, const std::string& name) {
-  const gpuError_t e = gpuMemcpy(dst, src, bytes, gpuMemcpyHostToDevice);
+  gpuError_t e = gpuMemcpy(dst, src, bytes, gpuMemcpyHostToDevice);
+  if (e == gpuSuccess) e = gpuLegacyStreamSynchronize();
   if (e == gpuSuccess) return RWKVRT_BK_OK;
   return set_error(RWKVRT_BK_ERROR,
                    "weight '" + name + "': upload failed: " + gpuGetErrorString(e));

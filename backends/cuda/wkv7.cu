@@ -187,45 +187,50 @@ __global__ void __launch_bounds__(Wkv7Shape<N, SPLIT>::kThreads, Wkv7Shape<N, SP
 
 // One token (T = 1) for many heads, as in batched decode: every sequence's state is read once
 // and written once, so the step is bound by state traffic, and what matters is how many bytes
-// each SM keeps in flight.  This kernel stages nothing and keeps few registers: P lanes per value
-// row (P = min(8, N/4)), lane l owning the keys g·4P + 4l … g·4P + 4l + 3 for g < N/(4P), so
-// that each of a row's load instructions covers contiguous bytes; the per-head vectors are read
-// straight from global memory (the rows of a head share them through L1).  Rows are numbered
-// across (sequence, head, row); a whole row's lanes always sit in one warp.
+// each SM keeps in flight.  This kernel stages nothing: P lanes per value row (P = min(8, N/4)),
+// lane l owning the keys g·4P + 4l … g·4P + 4l + 3 for g < N/(4P), so that each of a row's load
+// instructions covers contiguous bytes; the per-head vectors are read straight from global
+// memory (the lanes of a head share them through L1).  Each group of P lanes owns R consecutive
+// value rows of one head: the per-key vectors (κ, κ⊙a, k̃, e^{log w}, r) are loaded and computed
+// once for the R rows, so that with many heads (R = 4) the L1 traffic and the exponentials per
+// state element drop by 4 and the kernel streams the state instead of waiting on L1; with few
+// heads (R = 1) there are more, shorter threads, which matters more.  Rows are numbered across
+// (sequence, head, row); a group's lanes always sit in one warp.
 //
-// kPrep (the fused v7_wkv op): p.k is the raw key; each row's lanes compute the head's
-// ‖k⊙k_k‖ (a reduction over their P lanes), then κ = k⊙k_k / ‖k⊙k_k‖ and k̃ = k⊙(1 + (a − 1)⊙k_a)
-// as v7_key_prep does, and v' = v + (v_first − v)⊙v_gate as the mix op does; row 0 of each head
-// writes k̃, lane 0 of each row writes its v'.  That saves the two kernels before the WKV.
-template <int N, bool kPrep, int P>
-__global__ void __launch_bounds__(256, 4) wkv7_step_kernel(Wkv7Params p) {
+// kPrep (the fused v7_wkv op, launched with R = 1 only): p.k is the raw key; each group's lanes
+// compute the head's ‖k⊙k_k‖ (a reduction over their P lanes), then κ = k⊙k_k / ‖k⊙k_k‖ and
+// k̃ = k⊙(1 + (a − 1)⊙k_a) as v7_key_prep does, and v' = v + (v_first − v)⊙v_gate as the mix op
+// does; the group holding row 0 of a head writes k̃, lane 0 of each group writes its rows' v'.
+// That saves the two kernels before the WKV.
+template <int N, bool kPrep, int P, int R>
+// Four blocks per SM where the registers allow it (N = 128 or R > 1 need more than 64 per thread).
+__global__ void __launch_bounds__(256, R == 1 && N < 128 ? 4 : 2) wkv7_step_kernel(Wkv7Params p) {
   constexpr int G = N / (4 * P);
+  static_assert(N % R == 0, "a group's rows lie in one head");
   gpu_kernel_start();
-  const uint64_t row = (uint64_t(blockIdx.x) * blockDim.x + threadIdx.x) / P;
+  const uint64_t row0 = (uint64_t(blockIdx.x) * blockDim.x + threadIdx.x) / P * R;
   const int lane = int(threadIdx.x % P);
-  // Lanes past the last row stay to the end: the shuffles below expect the whole warp.
-  const bool valid = row < p.B * p.H * N;
-  const uint64_t bh = valid ? row / N : 0, b = bh / p.H, h = bh % p.H;
-  const int i = int(row % N);
+  // Groups past the last row stay to the end: the shuffles below expect the whole warp.
+  const bool valid = row0 < p.B * p.H * N;
+  const uint64_t bh = valid ? row0 / N : 0, b = bh / p.H, h = bh % p.H;
+  const int i0 = int(row0 % N);
   const uint64_t o = b * p.H * N + h * N;  // this head's vectors (T = 1)
-  float* S = state_of(p.bases, valid ? b : 0, p.offset) + h * N * N + uint64_t(i) * N;
+  float* S = state_of(p.bases, valid ? b : 0, p.offset) + h * N * N + uint64_t(i0) * N;
   const bool s_vec = reinterpret_cast<uintptr_t>(S) % 16 == 0;
 
-  float4 s[G];
-  if (valid) {
+  float4 s[R][G];
+#pragma unroll
+  for (int r = 0; r < R; ++r)
 #pragma unroll
     for (int g = 0; g < G; ++g) {
-      const int j = g * 4 * P + 4 * lane;
-      if (s_vec) {
-        s[g] = *reinterpret_cast<const float4*>(S + j);
-      } else {
-        s[g] = make_float4(S[j], S[j + 1], S[j + 2], S[j + 3]);
-      }
+      const float* src = S + uint64_t(r) * N + g * 4 * P + 4 * lane;
+      if (!valid)
+        s[r][g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      else if (s_vec)
+        s[r][g] = *reinterpret_cast<const float4*>(src);
+      else
+        s[r][g] = make_float4(src[0], src[1], src[2], src[3]);
     }
-  } else {
-#pragma unroll
-    for (int g = 0; g < G; ++g) s[g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-  }
   auto vec4 = [&](const float* base, int g) {
     return valid ? *reinterpret_cast<const float4*>(base + o + g * 4 * P + 4 * lane)
                  : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -234,85 +239,140 @@ __global__ void __launch_bounds__(256, 4) wkv7_step_kernel(Wkv7Params p) {
   auto head4 = [&](const float* base, int g) {
     return *reinterpret_cast<const float4*>(base + h * N + g * 4 * P + 4 * lane);
   };
-  float norm = 1.0f;  // kPrep: max(‖k⊙k_k‖, 1e-12) of the head
+  auto mul4 = [](float4 x, float4 y) {
+    return make_float4(x.x * y.x, x.y * y.y, x.z * y.z, x.w * y.w);
+  };
+  // This lane's keys: κ (read, or k⊙k_k before normalising), the key added (k or k̃).
+  float4 kappa[G], key[G];
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    key[g] = vec4(p.k, g);
+    kappa[g] = kPrep ? mul4(key[g], head4(p.k_k, g)) : vec4(p.kappa, g);
+  }
   if (kPrep) {
     float n2 = 0.0f;
 #pragma unroll
     for (int g = 0; g < G; ++g) {
-      const float4 k = vec4(p.k, g), kk = head4(p.k_k, g);
-      const float4 x = make_float4(k.x * kk.x, k.y * kk.y, k.z * kk.z, k.w * kk.w);
+      const float4 x = kappa[g];
       n2 = fmaf(x.x, x.x, fmaf(x.y, x.y, fmaf(x.z, x.z, fmaf(x.w, x.w, n2))));
     }
 #pragma unroll
     for (int m = 1; m < P; m <<= 1) n2 += gpu_shfl_xor(n2, m);
-    norm = fmaxf(sqrtf(n2), 1e-12f);
-  }
-  // κ of keys g·4P + 4·lane …: read (wkv7) or computed from k and k_k (kPrep).
-  auto kappa4 = [&](int g) {
-    if (!kPrep) return vec4(p.kappa, g);
-    const float4 k = vec4(p.k, g), kk = head4(p.k_k, g);
-    return make_float4((k.x * kk.x) / norm, (k.y * kk.y) / norm, (k.z * kk.z) / norm,
-                       (k.w * kk.w) / norm);
-  };
-  float sk = 0.0f;
+    const float norm = fmaxf(sqrtf(n2), 1e-12f);  // max(‖k⊙k_k‖, 1e-12) of the head
 #pragma unroll
-  for (int g = 0; g < G; ++g) {
-    const float4 c = kappa4(g);
-    sk = fmaf(s[g].x, c.x, fmaf(s[g].y, c.y, fmaf(s[g].z, c.z, fmaf(s[g].w, c.w, sk))));
-  }
-#pragma unroll
-  for (int m = 1; m < P; m <<= 1) sk += gpu_shfl_xor(sk, m);
-  float vi = valid ? p.v[o + i] : 0.0f;
-  if (kPrep && valid && p.v_first) {
-    vi = fmaf(p.v_first[o + i] - vi, p.v_gate[o + i], vi);
-    if (lane == 0) p.v_out[o + i] = vi;
-  }
-  float y = 0.0f;
-#pragma unroll
-  for (int g = 0; g < G; ++g) {
-    const float4 c = kappa4(g), a = vec4(p.a, g), r = vec4(p.r, g), l = vec4(p.log_decay, g);
-    float4 k = vec4(p.k, g);
-    if (kPrep) {
-      const float4 ka = head4(p.k_a, g);
-      k = make_float4(k.x * (1.0f + (a.x - 1.0f) * ka.x), k.y * (1.0f + (a.y - 1.0f) * ka.y),
-                      k.z * (1.0f + (a.z - 1.0f) * ka.z), k.w * (1.0f + (a.w - 1.0f) * ka.w));
-      if (valid && i == 0) *reinterpret_cast<float4*>(p.ktilde_out + o + g * 4 * P + 4 * lane) = k;
+    for (int g = 0; g < G; ++g) {
+      const float4 x = kappa[g], a = vec4(p.a, g), ka = head4(p.k_a, g);
+      kappa[g] = make_float4(x.x / norm, x.y / norm, x.z / norm, x.w / norm);
+      const float4 k = key[g];
+      key[g] = make_float4(k.x * (1.0f + (a.x - 1.0f) * ka.x), k.y * (1.0f + (a.y - 1.0f) * ka.y),
+                           k.z * (1.0f + (a.z - 1.0f) * ka.z), k.w * (1.0f + (a.w - 1.0f) * ka.w));
+      if (valid && i0 == 0)
+        *reinterpret_cast<float4*>(p.ktilde_out + o + g * 4 * P + 4 * lane) = key[g];
     }
-    float4& t = s[g];
-    t.x = fmaf(t.x, expf(l.x), fmaf(-sk, c.x * a.x, vi * k.x));
-    t.y = fmaf(t.y, expf(l.y), fmaf(-sk, c.y * a.y, vi * k.y));
-    t.z = fmaf(t.z, expf(l.z), fmaf(-sk, c.z * a.z, vi * k.z));
-    t.w = fmaf(t.w, expf(l.w), fmaf(-sk, c.w * a.w, vi * k.w));
-    y = fmaf(t.x, r.x, fmaf(t.y, r.y, fmaf(t.z, r.z, fmaf(t.w, r.w, y))));
+  }
+  // sk_r = Σ_j S[r][j] κ_j, reduced over the group's lanes.
+  float sk[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    float acc = 0.0f;
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      const float4 c = kappa[g], t = s[r][g];
+      acc = fmaf(t.x, c.x, fmaf(t.y, c.y, fmaf(t.z, c.z, fmaf(t.w, c.w, acc))));
+    }
+#pragma unroll
+    for (int m = 1; m < P; m <<= 1) acc += gpu_shfl_xor(acc, m);
+    sk[r] = acc;
+  }
+  float vi[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    vi[r] = valid ? p.v[o + i0 + r] : 0.0f;
+    if (kPrep && valid && p.v_first) {
+      vi[r] = fmaf(p.v_first[o + i0 + r] - vi[r], p.v_gate[o + i0 + r], vi[r]);
+      if (lane == 0) p.v_out[o + i0 + r] = vi[r];
+    }
+  }
+  float y[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) y[r] = 0.0f;
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    const float4 a = vec4(p.a, g), rr = vec4(p.r, g), l = vec4(p.log_decay, g);
+    const float4 w = make_float4(expf(l.x), expf(l.y), expf(l.z), expf(l.w));
+    const float4 ca = mul4(kappa[g], a), k = key[g];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      float4& t = s[r][g];
+      t.x = fmaf(t.x, w.x, fmaf(-sk[r], ca.x, vi[r] * k.x));
+      t.y = fmaf(t.y, w.y, fmaf(-sk[r], ca.y, vi[r] * k.y));
+      t.z = fmaf(t.z, w.z, fmaf(-sk[r], ca.z, vi[r] * k.z));
+      t.w = fmaf(t.w, w.w, fmaf(-sk[r], ca.w, vi[r] * k.w));
+      y[r] = fmaf(t.x, rr.x, fmaf(t.y, rr.y, fmaf(t.z, rr.z, fmaf(t.w, rr.w, y[r]))));
+    }
   }
 #pragma unroll
-  for (int m = 1; m < P; m <<= 1) y += gpu_shfl_xor(y, m);
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int m = 1; m < P; m <<= 1) y[r] += gpu_shfl_xor(y[r], m);
   if (!valid) return;
-  if (lane == 0) p.y[o + i] = y;
+  if (lane == 0)
 #pragma unroll
-  for (int g = 0; g < G; ++g) {
-    const int j = g * 4 * P + 4 * lane;
-    if (s_vec) {
-      *reinterpret_cast<float4*>(S + j) = s[g];
-    } else {
-      S[j] = s[g].x;
-      S[j + 1] = s[g].y;
-      S[j + 2] = s[g].z;
-      S[j + 3] = s[g].w;
+    for (int r = 0; r < R; ++r) p.y[o + i0 + r] = y[r];
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      float* dst = S + uint64_t(r) * N + g * 4 * P + 4 * lane;
+      if (s_vec) {
+        *reinterpret_cast<float4*>(dst) = s[r][g];
+      } else {
+        dst[0] = s[r][g].x;
+        dst[1] = s[r][g].y;
+        dst[2] = s[r][g].z;
+        dst[3] = s[r][g].w;
+      }
     }
-  }
+}
+
+// Lanes per value row of the step kernel: 8 (N/4 for N < 32).  Measured at H = 64, B = 1024 on
+// the H200 with one row per group: 8 lanes 2652 GB/s of state traffic, 4 lanes 2539, 2 lanes
+// 2247 (the 2- and 4-lane forms also spill registers for N = 128).
+constexpr int step_lanes(int N) {
+  return N / 4 < 8 ? N / 4 : 8;
+}
+// Rows per lane group in the many-heads form (N = 128 spills registers with 4).
+constexpr int step_wide_rows(int N) {
+  return N >= 128 ? 2 : 4;
+}
+constexpr uint64_t kStepThreads = 256;
+
+uint64_t wide_step_blocks(uint64_t B, uint64_t H, uint64_t N) {
+  const uint64_t lanes = uint64_t(step_lanes(int(N))), rows = uint64_t(step_wide_rows(int(N)));
+  return (B * H * N / rows * lanes + kStepThreads - 1) / kStepThreads;
+}
+
+// The many-heads form (several value rows per lane group) once it still gives every SM four
+// blocks (RWKVRT_CUDA_WKV7_STEP_ROWS=1 turns it off).  Measured on the H200, H = 64, B = 1024:
+// 2582 → 3795 GB/s of state traffic (docs/CUDA.md).
+bool wide_step(const rwkvrt_bk_stream* s, uint64_t B, uint64_t H, uint64_t N) {
+  return s->ctx->wkv7_step_rows_per_group != 1 &&
+         wide_step_blocks(B, H, N) >= 4 * uint64_t(s->ctx->sm_count);
 }
 
 template <int N, bool kPrep>
 gpuError_t launch_step(const rwkvrt_bk_stream* s, const Wkv7Params& p) {
-  // 8 lanes per value row (N/4 for N < 32).  Measured at H = 64, B = 1024 on the H200: 8 lanes
-  // 2652 GB/s of state traffic, 4 lanes 2539, 2 lanes 2247 (more bytes in flight per thread
-  // did not help; the 2- and 4-lane forms also spill registers for N = 128).
-  constexpr int P = N / 4 < 8 ? N / 4 : 8;
-  constexpr uint64_t kThreads = 256;
+  constexpr int P = step_lanes(N);
+  // The fused op (kPrep) takes the wide form never: launch_v7_wkv runs the separate key
+  // preparation before the plain kernel then, which is faster with many heads.
+  if (!kPrep && wide_step(s, p.B, p.H, N))
+    return gpu_launch(
+        launch_on(s, dim3(unsigned(wide_step_blocks(p.B, p.H, N))), dim3(unsigned(kStepThreads))),
+        wkv7_step_kernel<N, false, P, step_wide_rows(N)>, p);
   const uint64_t threads = p.B * p.H * N * P;
-  const dim3 grid(unsigned((threads + kThreads - 1) / kThreads));
-  return gpu_launch(launch_on(s, grid, dim3(unsigned(kThreads))), wkv7_step_kernel<N, kPrep, P>, p);
+  const dim3 grid(unsigned((threads + kStepThreads - 1) / kStepThreads));
+  return gpu_launch(launch_on(s, grid, dim3(unsigned(kStepThreads))),
+                    wkv7_step_kernel<N, kPrep, P, 1>, p);
 }
 
 template <bool kPrep>
@@ -426,7 +486,12 @@ gpuError_t launch_wkv7(rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_args& a, float*
 gpuError_t launch_v7_wkv(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args& a) {
   if (a.B == 0 || a.T == 0 || a.H == 0) return gpuSuccess;
   const uint64_t M = a.B * a.T, C = a.H * a.N;
-  bool fused = a.T == 1 && a.B * a.H >= s->ctx->wkv7_step_min_heads && step_head_size(a.N);
+  // One kernel for a single token, unless there are so many heads that the plain step kernel's
+  // wide form pays for the separate key preparation: measured on the H200 (H = 64, B = 1024),
+  // the fused kernel moves 2.5 TB/s of state (the per-row key preparation costs more than the
+  // launch it saves), key preparation + the wide kernel about 3.8.
+  bool fused = a.T == 1 && a.B * a.H >= s->ctx->wkv7_step_min_heads && step_head_size(a.N) &&
+               !wide_step(s, a.B, a.H, a.N);
   for (const float* v :
        {a.r, a.log_decay, a.k, a.v, a.a, a.k_k, a.k_a, static_cast<const float*>(a.ktilde)})
     fused = fused && aligned16(v);

@@ -1006,15 +1006,18 @@ TEST_F(BackendOps, V7KeyPrep) {
 }
 
 // Key preparation, value residual and WKV-7 as one op (CUDA: one kernel for T = 1 and head
-// sizes 16/32/64/128, the separate kernels otherwise, the chunked WKV from 64 tokens with its
-// scratch carved next to κ's; the CPU through the core's fallback), against the reference's
-// v7_key_prep, v + (v_first − v)·gate and wkv7 in sequence.
+// sizes 16/32/64/128 unless there are many heads, the separate kernels otherwise, the chunked WKV
+// from 64 tokens with its scratch carved next to κ's; the CPU through the core's fallback), against
+// the reference's v7_key_prep, v + (v_first − v)·gate and wkv7 in sequence.
 TEST_F(BackendOps, V7Wkv) {
   for_each_backend([](Runner& r, Random& rnd) {
     for (const HeadShape& hs : kHeads)
-      for (uint64_t B : {1, 3})
+      for (uint64_t B : {1, 3, 400})
         for (uint64_t T : {1, 5, 70})
           for (bool residual : {false, true}) {
+            // B = 400: a batched decode step with enough heads (H = 3) for CUDA's separate key
+            // preparation and four value rows per lane group of the step kernel.
+            if (B > 3 && T > 1) continue;
             const uint64_t H = hs.H, N = hs.N, C = H * N, M = B * T;
             const std::string what = "v7_wkv" + heads_name(hs) + " B=" + std::to_string(B) +
                                      " T=" + std::to_string(T) +

@@ -203,8 +203,9 @@ TEST_F(CudaTest, GraphReplayEqualsEagerExecution) {
   const std::shared_ptr<Device>& dev = model->device();
   const uint64_t V = model->config().n_vocab, S = model->state_floats();
   Rng rng(7);
-  // (B, T): a decode step (GEMV), a batch on the split tensor-core path, a short prefill batch.
-  for (auto [B, T] : {std::pair<uint64_t, uint64_t>{1, 1}, {16, 1}, {2, 20}}) {
+  // (B, T): a decode step (GEMV), a batch on the split tensor-core path, a short prefill batch,
+  // a prompt on the chunked WKV (two kernels and their scratch records, captured).
+  for (auto [B, T] : {std::pair<uint64_t, uint64_t>{1, 1}, {16, 1}, {2, 20}, {1, 600}}) {
     SCOPED_TRACE("B=" + std::to_string(B) + " T=" + std::to_string(T));
     const uint64_t M = B * T;
     Stream s(dev);
@@ -705,8 +706,12 @@ void check_wkv6(CudaTest& t, const std::shared_ptr<Device>& dev, Stream& s, uint
   EXPECT_EQ(guards, 0u);
 }
 
+// Batched single-token steps: B·H = 2048 heads of 64 take the step kernel's four-row lane groups
+// (132 SMs), 600 heads of 32 and 40 heads the one-row form; each sequence's state in its own
+// allocation, with guard words around it.
 TEST_F(CudaTest, BatchedWkvWithScatteredStates) {
   check_wkv7(*this, device_, *stream_, 1024, 1, 2, 64, 1e-5, 21);
+  check_wkv7(*this, device_, *stream_, 700, 1, 3, 128, 1e-5, 26);  // two-row groups (N = 128)
   check_wkv7(*this, device_, *stream_, 64, 3, 3, 64, 1e-5, 22);
   check_wkv7(*this, device_, *stream_, 300, 1, 2, 32, 1e-5, 23);
   check_wkv7(*this, device_, *stream_, 40, 37, 2, 64, 1e-5, 25);  // rows split over 2 blocks
@@ -725,6 +730,10 @@ TEST_F(CudaTest, ChunkedWkvCoversEveryBlockSplit) {
   check_wkv7(*this, device_, *stream_, 5, 64, 40, 32, 1e-5, 45);
   check_wkv7(*this, device_, *stream_, 2, 90, 3, 64, 1e-5, 46, 16);
   check_wkv7(*this, device_, *stream_, 2, 70, 100, 32, 1e-5, 47, 20);  // straddles two chunks
+  // Longer prompts: a steep chunk after 18 chunked ones (T = 600), a partial last chunk after 62
+  // (T = 1000, N = 32).
+  check_wkv7(*this, device_, *stream_, 2, 600, 3, 64, 1e-5, 48, 300);
+  check_wkv7(*this, device_, *stream_, 1, 1000, 5, 32, 1e-5, 49);
 }
 
 // The golden prompts (24 and 40 tokens) are shorter than the chunked WKV's default threshold, so
