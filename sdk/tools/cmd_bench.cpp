@@ -37,6 +37,7 @@ struct BenchOptions {
   bool isolate = true;
   std::vector<int> batches;  // batched decode sizes to measure (BatchDecoder); none by default
   int batch_steps = 16;
+  uint32_t layers = 0;  // overrides every shape's layer count when non-zero (profiling)
 };
 
 struct ShapeSpec {
@@ -122,7 +123,7 @@ std::string measure_bandwidth(int threads) {
 // Runs one configuration and returns its JSON object.
 std::string run_config(const BenchOptions& o, const ShapeSpec& shape, const std::string& weights) {
   SyntheticShape s;
-  s.n_layer = shape.layers;
+  s.n_layer = o.layers ? o.layers : shape.layers;
   s.n_embd = shape.width;
   s.n_vocab = 65536;
   s.matrix_dtype = weights == "f32" ? DType::F32 : weights == "bf16" ? DType::BF16 : DType::F16;
@@ -301,6 +302,11 @@ void register_bench_command(CLI::App& app) {
                   "that many sessions advanced one token per step in one pass")
       ->delimiter(',');
   cmd->add_option("--batch-steps", o.batch_steps, "Timed batched steps per batch size (median)")
+      ->capture_default_str();
+  cmd->add_option("--layers", o.layers,
+                  "Override every shape's layer count (0 = the shape's own), e.g. to profile a few "
+                  "layers at a real width; the JSON reports the layers used")
+      ->check(CLI::Range(0, 256))
       ->capture_default_str();
   cmd->add_flag("!--no-bandwidth", o.bandwidth, "Skip measuring host memory bandwidth");
   cmd->add_flag("!--no-isolate", o.isolate, "Run every configuration in this process");

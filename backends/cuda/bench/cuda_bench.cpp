@@ -219,9 +219,11 @@ void bench_gemm(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
   }
 }
 
-// WKV7 on H heads of 64 for B sequences of T tokens, states contiguous.
+// WKV7 on H heads of 64 for B sequences of T tokens, states contiguous.  fused: the v7_wkv op
+// of a decode step from layer 1 on (key preparation and value residual included), as the model
+// calls it.
 void bench_wkv7_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, uint64_t T,
-                     uint64_t H) {
+                     uint64_t H, bool fused = false) {
   const uint64_t N = 64, C = H * N, M = B * T;
   std::vector<float> r = normal(M * C, 1, 0.5f), ld = normal(M * C, 2), k = normal(M * C, 3, 0.5f),
                      v = normal(M * C, 4), kap = normal(M * C, 5), a = normal(M * C, 6);
@@ -245,17 +247,29 @@ void bench_wkv7_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, 
   s.upload(dbases.get(), bases.data(), B * sizeof(void*));
   const rwkvrt_bk_state_ref ref{static_cast<void* const*>(dbases.get()), 0};
   const int per = T >= 1024 ? 1 : T > 1 ? 10 : B >= 256 ? 5 : 50;
+  // The fused op's extra inputs (k_k, k_a per channel; v_first, gate per row) and outputs.
+  const std::vector<float> kk = normal(C, 7, 0.3f), ka = normal(C, 8, 0.3f),
+                           vfirst = normal(M * C, 9), gate = normal(M * C, 10, 0.3f);
+  const DeviceBuffer dkk = upload_floats(dev, s, kk), dka = upload_floats(dev, s, ka),
+                     dvf = upload_floats(dev, s, vfirst), dg = upload_floats(dev, s, gate);
+  DeviceBuffer dkt(dev, M * C * sizeof(float)), dvo(dev, M * C * sizeof(float)),
+      dkap(dev, M * C * sizeof(float));
   const double t = time_graph(
       s,
       [&] {
         for (int i = 0; i < per; ++i)
-          s.wkv7({B, T, H, N, dr.f32(), dl.f32(), dk.f32(), dv.f32(), dc.f32(), da.f32(), dy.f32(),
-                  ref});
+          if (fused)
+            s.v7_wkv({B, T, H, N, dr.f32(), dl.f32(), dk.f32(), dv.f32(), da.f32(), dkk.f32(),
+                      dka.f32(), dvf.f32(), dg.f32(), dkt.f32(), dvo.f32(), dy.f32(), ref},
+                     dkap.f32());
+          else
+            s.wkv7({B, T, H, N, dr.f32(), dl.f32(), dk.f32(), dv.f32(), dc.f32(), da.f32(),
+                    dy.f32(), ref});
       },
       per, 5);
   char name[96];
-  std::snprintf(name, sizeof(name), "wkv7 H=%llu N=64 B=%llu T=%llu", (unsigned long long)H,
-                (unsigned long long)B, (unsigned long long)T);
+  std::snprintf(name, sizeof(name), "%s H=%llu N=64 B=%llu T=%llu", fused ? "v7_wkv" : "wkv7",
+                (unsigned long long)H, (unsigned long long)B, (unsigned long long)T);
   char note[96];
   const double state_gbs = 2.0 * double(B * state_bytes) / t / 1e9;
   std::snprintf(note, sizeof(note), "%.1f us per call, state traffic %.0f GB/s", t * 1e6,
@@ -272,6 +286,7 @@ void bench_wkv7(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
     for (uint64_t B : {64, 256, 1024}) {
       if (quick && B == 1024) continue;
       bench_wkv7_case(dev, s, B, 1, H);
+      bench_wkv7_case(dev, s, B, 1, H, /*fused=*/true);
     }
   }
 }
