@@ -159,6 +159,22 @@ class Convert(unittest.TestCase):
                              ("7.0", 1, 64, 256))
 
 
+class Bench(unittest.TestCase):
+    def test_bench_with_fewer_layers_reports_them(self):
+        # --layers cuts a real shape to a few layers (profiling at a real width); the JSON says
+        # what ran.  One layer of the 0.1B width on the CPU keeps this quick.
+        out = run("bench", "--backend", "cpu", "--shapes", "0.1B", "--layers", "1", "--weights",
+                  "f32", "--decode-steps", "2", "--warmup", "1", "--prefill-tokens", "4",
+                  "--prefill-runs", "1", "--no-bandwidth", "--no-isolate")
+        r = json.loads(out.stdout)["results"][0]
+        self.assertEqual((r["shape"], r["layers"], r["width"], r["vocab"]), ("0.1B", 1, 768, 65536))
+        self.assertGreater(r["decode_tokens_per_s"], 0)
+        self.assertGreater(r["prefill_tokens_per_s"], 0)
+        bad = run("bench", "--shapes", "0.1B", "--layers", "300", check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("--layers", bad.stderr)
+
+
 # The project's default model: byte-level (one token = one byte), so for its ASCII output the
 # number of characters is the number of tokens.
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models",
