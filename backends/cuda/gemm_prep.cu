@@ -44,10 +44,18 @@ __device__ __forceinline__ float saturate<gpu_half>(float v) {
   return isnan(v) ? v : fminf(fmaxf(v, -kHalfMax), kHalfMax);
 }
 
+// x[m][k], or act(x[m][k]) when a prologue activation is given (the channel mix's ReLU², applied
+// with apply_activation's arithmetic, as the separate epilogue kernel would have).
+__device__ __forceinline__ float input_at(const float* xr, uint64_t k, int32_t act) {
+  const float v = xr[k];
+  return act == RWKVRT_BK_NO_ACTIVATION ? v : apply_activation(act, v);
+}
+
 // out[m][k] for k < Kp; one thread per 8 outputs (Kp is a multiple of 8).
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-    round_kernel(const float* x, uint64_t M, uint64_t ldx, uint64_t K, uint64_t Kp, T* out) {
+    round_kernel(const float* x, uint64_t M, uint64_t ldx, uint64_t K, uint64_t Kp, T* out,
+                 int32_t act) {
   gpu_kernel_start();
   const uint64_t groups_per_row = Kp / 8, total = M * groups_per_row;
   for (uint64_t g = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; g < total;
@@ -56,7 +64,8 @@ __global__ void __launch_bounds__(kThreads)
     const float* xr = x + m * ldx;
     alignas(16) T v[8];
 #pragma unroll
-    for (int e = 0; e < 8; ++e) v[e] = to_type<T>(k0 + e < K ? saturate<T>(xr[k0 + e]) : 0.0f);
+    for (int e = 0; e < 8; ++e)
+      v[e] = to_type<T>(k0 + e < K ? saturate<T>(input_at(xr, k0 + e, act)) : 0.0f);
     *reinterpret_cast<uint4*>(out + m * Kp + k0) = *reinterpret_cast<const uint4*>(v);
   }
 }
@@ -95,14 +104,16 @@ __device__ float block_max(float v, float* shared32) {
 // fp32 (x minus its own rounding), so only the last term's rounding is lost.
 template <typename T, int P>
 __device__ void split_row(const float* x, uint64_t ldx, uint64_t M, uint64_t K, uint64_t Kp, T* out,
-                          float* row_scale, uint64_t m, float* shared32) {
+                          float* row_scale, uint64_t m, float* shared32,
+                          int32_t act = RWKVRT_BK_NO_ACTIVATION) {
   const float* xr = x + m * ldx;
   float scale = 1.0f;
   if (row_scale) {
     // Largest magnitude of the row scaled to at most 2^14, by a power of two (exact), so that
     // neither term overflows f16.
     float amax = 0.0f;
-    for (uint64_t k = threadIdx.x; k < K; k += blockDim.x) amax = fmaxf(amax, fabsf(xr[k]));
+    for (uint64_t k = threadIdx.x; k < K; k += blockDim.x)
+      amax = fmaxf(amax, fabsf(input_at(xr, k, act)));
     amax = block_max(amax, shared32);
     int e = 0;
     if (isfinite(amax) && amax > 0.0f) frexpf(amax, &e);  // amax = f·2^e, f in [0.5, 1)
@@ -111,7 +122,7 @@ __device__ void split_row(const float* x, uint64_t ldx, uint64_t M, uint64_t K, 
   }
   for (uint64_t k = threadIdx.x; k < Kp; k += blockDim.x) {
     // Unscaled f16 terms saturate (the scaled ones never exceed 2^14).
-    float r = k < K ? saturate<T>(xr[k] * scale) : 0.0f;
+    float r = k < K ? saturate<T>(input_at(xr, k, act) * scale) : 0.0f;
 #pragma unroll
     for (int p = 0; p < P; ++p) {
       const T t = to_type<T>(r);
@@ -124,10 +135,10 @@ __device__ void split_row(const float* x, uint64_t ldx, uint64_t M, uint64_t K, 
 template <typename T, int P>
 __global__ void __launch_bounds__(kThreads)
     split_kernel(const float* x, uint64_t ldx, uint64_t M, uint64_t K, uint64_t Kp, T* out,
-                 float* row_scale) {
+                 float* row_scale, int32_t act) {
   gpu_kernel_start();
   __shared__ float shared32[kWarp];
-  split_row<T, P>(x, ldx, M, K, Kp, out, row_scale, blockIdx.x, shared32);
+  split_row<T, P>(x, ldx, M, K, Kp, out, row_scale, blockIdx.x, shared32, act);
 }
 
 // The splits of a group of GEMMs' inputs in one launch: one block per row of every item.
@@ -200,11 +211,12 @@ __global__ void __launch_bounds__(kThreads)
 
 gpuError_t launch_round_activations(const rwkvrt_bk_stream* s, WeightStorage storage,
                                     const float* x, uint64_t M, uint64_t ldx, uint64_t K,
-                                    uint64_t Kp, void* out) {
+                                    uint64_t Kp, void* out, int32_t act) {
   const GpuLaunch l = launch_on(s, dim3(blocks_for(M * (Kp / 8), kThreads)), dim3(kThreads));
   if (storage == WeightStorage::BF16)
-    return gpu_launch(l, round_kernel<gpu_bf16>, x, M, ldx, K, Kp, static_cast<gpu_bf16*>(out));
-  return gpu_launch(l, round_kernel<gpu_half>, x, M, ldx, K, Kp, static_cast<gpu_half*>(out));
+    return gpu_launch(l, round_kernel<gpu_bf16>, x, M, ldx, K, Kp, static_cast<gpu_bf16*>(out),
+                      act);
+  return gpu_launch(l, round_kernel<gpu_half>, x, M, ldx, K, Kp, static_cast<gpu_half*>(out), act);
 }
 
 gpuError_t launch_round_group(const rwkvrt_bk_stream* s, WeightStorage storage, RoundGroup& g) {
@@ -217,15 +229,15 @@ gpuError_t launch_round_group(const rwkvrt_bk_stream* s, WeightStorage storage, 
 
 gpuError_t launch_split_activations(const rwkvrt_bk_stream* s, WeightStorage storage, int parts,
                                     const float* x, uint64_t M, uint64_t ldx, uint64_t K,
-                                    uint64_t Kp, void* out, float* row_scale) {
+                                    uint64_t Kp, void* out, float* row_scale, int32_t act) {
   const GpuLaunch l = launch_on(s, dim3(unsigned(M)), dim3(kThreads));
   if (storage == WeightStorage::BF16)
     return parts == 3 ? gpu_launch(l, split_kernel<gpu_bf16, 3>, x, ldx, M, K, Kp,
-                                   static_cast<gpu_bf16*>(out), static_cast<float*>(nullptr))
+                                   static_cast<gpu_bf16*>(out), static_cast<float*>(nullptr), act)
                       : gpu_launch(l, split_kernel<gpu_bf16, 2>, x, ldx, M, K, Kp,
-                                   static_cast<gpu_bf16*>(out), static_cast<float*>(nullptr));
+                                   static_cast<gpu_bf16*>(out), static_cast<float*>(nullptr), act);
   return gpu_launch(l, split_kernel<gpu_half, 2>, x, ldx, M, K, Kp, static_cast<gpu_half*>(out),
-                    row_scale);
+                    row_scale, act);
 }
 
 gpuError_t launch_split_group(const rwkvrt_bk_stream* s, WeightStorage storage, int parts,

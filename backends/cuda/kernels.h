@@ -26,10 +26,11 @@ gpuError_t launch_gemv_group(const rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_i
                              uint32_t n);
 
 // out[m][k] = x[m][k] rounded to the f16/bf16 `storage` type (f16 saturates at ±65504), zero for
-// K ≤ k < Kp.  out is [M][Kp].
+// K ≤ k < Kp.  out is [M][Kp].  With `act` (a rwkvrt_bk_unary), act(x[m][k]) is rounded: the
+// channel mix's ReLU² applied in the same pass.
 gpuError_t launch_round_activations(const rwkvrt_bk_stream* s, WeightStorage storage,
                                     const float* x, uint64_t M, uint64_t ldx, uint64_t K,
-                                    uint64_t Kp, void* out);
+                                    uint64_t Kp, void* out, int32_t act = RWKVRT_BK_NO_ACTIVATION);
 
 // Flat groups (RoundGroup, BiasActGroup, CombineGroup below): item i owns the elements (or
 // tiles) [item[i].first, item[i].first + size(item[i])) of one grid-stride index space.  Fills
@@ -83,9 +84,11 @@ gpuError_t launch_round_group(const rwkvrt_bk_stream* s, WeightStorage storage, 
 // u^parts relative (u = 2^-11 f16, 2^-8 bf16), written as [parts][M][Kp], zero for K ≤ k < Kp.
 // f16 (2 parts): with row_scale, each row is first scaled by a power of two so its largest
 // magnitude fits (row_scale[m] gets the inverse); without, values beyond ±65504 saturate.
+// With `act`, act(x) is split, as for launch_round_activations.
 gpuError_t launch_split_activations(const rwkvrt_bk_stream* s, WeightStorage storage, int parts,
                                     const float* x, uint64_t M, uint64_t ldx, uint64_t K,
-                                    uint64_t Kp, void* out, float* row_scale);
+                                    uint64_t Kp, void* out, float* row_scale,
+                                    int32_t act = RWKVRT_BK_NO_ACTIVATION);
 
 // The splits of several GEMMs' inputs in one launch (first_block filled by the launcher); each
 // item as launch_split_activations with `parts` terms (row_scale null: no scaling).

@@ -84,12 +84,13 @@ int out_of_scratch(uint64_t bytes) {
                    "matmul: cannot allocate " + std::to_string(bytes) + " bytes of scratch");
 }
 
+// input_act: an activation applied to x while it is rounded or split (the channel mix's ReLU²).
 int dense_fast(rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const rwkvrt_bk_matmul_args& a,
-               uint64_t ldx, uint64_t ldy) {
+               uint64_t ldx, uint64_t ldy, int32_t input_act = RWKVRT_BK_NO_ACTIVATION) {
   const uint64_t M = a.M, N = w->rows, K = w->cols, Kp = w->kp;
   void* xq = s->scratch.get(M * Kp * 2);
   if (!xq) return out_of_scratch(M * Kp * 2);
-  int rc = check_op(s, launch_round_activations(s, w->storage, a.x, M, ldx, K, Kp, xq),
+  int rc = check_op(s, launch_round_activations(s, w->storage, a.x, M, ldx, K, Kp, xq, input_act),
                     "matmul (rounding activations)");
   if (rc != RWKVRT_BK_OK) return rc;
   const int st = blas_gemm(s->blas, blas_type(w->storage), int(N), int(M), int(Kp), w->data,
@@ -99,14 +100,15 @@ int dense_fast(rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const rwkvrt_bk_m
 
 // M ≥ kLargeRows: y = W·x_hi (+ y), then y += W·x_lo.
 int dense_split_large(rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w,
-                      const rwkvrt_bk_matmul_args& a, uint64_t ldx, uint64_t ldy) {
+                      const rwkvrt_bk_matmul_args& a, uint64_t ldx, uint64_t ldy,
+                      int32_t input_act = RWKVRT_BK_NO_ACTIVATION) {
   const uint64_t M = a.M, N = w->rows, K = w->cols, Kp = w->kp;
   const uint64_t bytes = 2 * M * Kp * 2;
   void* terms = s->scratch.get(bytes);
   if (!terms) return out_of_scratch(bytes);
-  const int rc =
-      check_op(s, launch_split_activations(s, w->storage, 2, a.x, M, ldx, K, Kp, terms, nullptr),
-               "matmul (splitting activations)");
+  const int rc = check_op(
+      s, launch_split_activations(s, w->storage, 2, a.x, M, ldx, K, Kp, terms, nullptr, input_act),
+      "matmul (splitting activations)");
   if (rc != RWKVRT_BK_OK) return rc;
   for (int p = 0; p < 2; ++p) {
     const void* xp = static_cast<const char*>(terms) + uint64_t(p) * M * Kp * 2;
@@ -368,6 +370,33 @@ int grouped_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32
 int matmul_group_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
   const GroupPath path = group_path(s, items, n);
   return path != GroupPath::None ? grouped_gemm(s, items, n, path) : each_item(s, items, n);
+}
+
+int channel_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args& c) {
+  const rwkvrt_bk_weight* wv = c.value;
+  const rwkvrt_bk_matmul_args key{c.x, c.M, c.ldx, c.key, c.hidden, 0, 0u};
+  const rwkvrt_bk_matmul_args value{c.hidden, c.M, 0, wv, c.y, c.ldy, c.accumulate};
+  // The value GEMM's input passes through a rounding or splitting kernel anyway on the rounded
+  // and the two-GEMM split paths: the ReLU² is applied there, and the key GEMM writes its raw
+  // sums (same arithmetic as the separate epilogue, one pass over the hidden activations less).
+  // Elsewhere (GEMVs, the stacked split, fp32 and block weights) the two ops as they are.
+  const bool half = wv->storage == WeightStorage::F16 || wv->storage == WeightStorage::BF16;
+  const bool rounded = half && c.M > kGemvMaxRows && c.M >= rounding_rows(s, wv);
+  const bool split = half && !rounded && c.M >= kLargeRows;
+  if (!rounded && !split) {
+    const int rc = matmul(s, key, nullptr, RWKVRT_BK_RELU_SQUARE);
+    return rc != RWKVRT_BK_OK ? rc : matmul(s, value);
+  }
+  uint64_t ldx = 0, ldy = 0;
+  int rc = resolve_dims(value, &ldx, &ldy);
+  if (rc == RWKVRT_BK_OK) rc = matmul(s, key);
+  if (rc == RWKVRT_BK_OK) rc = ensure_blas(s);
+  if (rc != RWKVRT_BK_OK) {
+    abandon_capture(s);
+    return rc;
+  }
+  return rounded ? dense_fast(s, wv, value, ldx, ldy, RWKVRT_BK_RELU_SQUARE)
+                 : dense_split_large(s, wv, value, ldx, ldy, RWKVRT_BK_RELU_SQUARE);
 }
 
 int matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, const float* bias, int32_t act) {

@@ -17,4 +17,9 @@ int matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& args, const float* 
 // by several items rounded once) and the epilogues as one; otherwise one matmul() per item.
 int matmul_group_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n);
 
+// The channel mix (validated by the caller): y (+)= W_value · relu(W_key · x)².  Where the value
+// matmul prepares its input in a pass of its own (rounded activations; the split as two GEMMs)
+// the ReLU² is applied in that pass; elsewhere the two matmuls with the key's epilogue.
+int channel_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args& args);
+
 }  // namespace rwkvrt::cuda

@@ -400,6 +400,22 @@ int op_matmul_group(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uin
   return matmul_group_gemm(s, items, n);
 }
 
+int op_channel_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args* a) {
+  RWKVRT_OP_PROLOGUE(s, "channel_mix");
+  if (!a || !a->key || !a->value || (a->M && (!a->x || !a->hidden || !a->y)))
+    return set_error(RWKVRT_BK_INVALID, "channel_mix: null argument");
+  if (a->value->cols != a->key->rows)
+    return set_error(RWKVRT_BK_INVALID,
+                     "channel_mix: the value matrix has " + std::to_string(a->value->cols) +
+                         " columns but the key matrix " + std::to_string(a->key->rows) + " rows");
+  if ((a->ldx && a->ldx < a->key->cols) || (a->ldy && a->ldy < a->value->rows))
+    return set_error(RWKVRT_BK_INVALID, "channel_mix: leading dimension smaller than the row");
+  if (a->accumulate > 1)
+    return set_error(RWKVRT_BK_INVALID, "channel_mix: accumulate must be 0 or 1");
+  if (a->M == 0) return RWKVRT_BK_OK;
+  return channel_mix(s, *a);
+}
+
 int op_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args* a) {
   RWKVRT_OP_PROLOGUE(s, "norm_shift_mix");
   if (!a) return set_error(RWKVRT_BK_INVALID, "norm_shift_mix: null argument");
@@ -623,6 +639,7 @@ const rwkvrt_backend_v1& table() {
     v.host_alloc = &host_alloc;
     v.host_free = &host_free;
     v.v7_wkv = &op_v7_wkv;
+    v.channel_mix = &op_channel_mix;
     return v;
   }();
   return t;

@@ -419,6 +419,58 @@ TEST_F(BackendOps, MatmulWithEpilogue) {
   });
 }
 
+// The channel mix's matmuls as one op, y (+)= W_value · relu(W_key · x)² (CUDA: GEMVs for
+// M ≤ 8; from 256 rows the ReLU² inside the split of the value GEMM's input; the CPU through the
+// core's fallback), against the reference matmuls; F = 100 pads the value matrix's rows.  A value
+// matrix whose columns are not the key's rows is refused, by the core and by a plugin's entry.
+TEST_F(BackendOps, ChannelMix) {
+  for_each_backend([](Runner& r, Random& rnd) {
+    const uint64_t C = 48, F = 100;
+    for (rwkvrt_bk_dtype t : {RWKVRT_BK_F32, RWKVRT_BK_F16}) {
+      const std::vector<uint8_t> ksrc = encode(t, rnd.normal(F * C, 0.0f, 0.2f)),
+                                 vsrc = encode(t, rnd.normal(C * F, 0.0f, 0.2f));
+      const PreparedWeight wk = prepare(r, "ffn.key", t, ksrc, F, C),
+                           wv = prepare(r, "ffn.value", t, vsrc, C, F);
+      const Floats kf = decode(t, ksrc, F * C), vf = decode(t, vsrc, C * F);
+      for (uint64_t M : {1, 9, 300})
+        for (bool accumulate : {false, true}) {
+          const std::string what = std::string("channel_mix ") + dtype_name(t) +
+                                   " M=" + std::to_string(M) + (accumulate ? " accumulate" : "");
+          const Floats x = rnd.normal(M * C), y0 = rnd.normal(M * C);
+          Floats hidden(M * F), want = y0;
+          reference::matmul(x.data(), M, C, reference::DenseWeight{kf.data(), F, C}, hidden.data(),
+                            F, false);
+          for (float& h : hidden) h = reference::apply_unary(RWKVRT_BK_RELU_SQUARE, h);
+          reference::matmul(hidden.data(), M, F, reference::DenseWeight{vf.data(), C, F},
+                            want.data(), C, accumulate);
+          const DeviceBuffer dx = r.upload(x), dy = r.upload(y0), dh = r.poisoned(M * F);
+          r.stream().channel_mix(dx.f32(), M, wk, wv, dh.f32(), dy.f32(), accumulate);
+          expect_close(r.download(dy, M * C), want, kReduction, what);
+        }
+      // Key and value swapped would be fine; the key twice is not (C ≠ F).
+      const DeviceBuffer dx = r.upload(rnd.normal(C)), dy = r.poisoned(F), dh = r.poisoned(F);
+      try {
+        r.stream().channel_mix(dx.f32(), 1, wk, wk, dh.f32(), dy.f32(), false);
+        ADD_FAILURE() << "a value matrix of the wrong width was accepted";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.status(), RWKVRT_ERR_INVALID_ARGUMENT);
+        EXPECT_NE(std::string(e.what()).find("columns"), std::string::npos) << e.what();
+      }
+      const rwkvrt_backend_v1& api = r.stream().device().api();
+      if (RWKVRT_BACKEND_V1_HAS(&api, channel_mix) && api.channel_mix) {
+        const rwkvrt_bk_channel_mix_args bad{dx.f32(), 1,        0, wk.get(), wk.get(),
+                                             dh.f32(), dy.f32(), 0, 0u};
+        EXPECT_EQ(api.channel_mix(r.stream().raw(), &bad), RWKVRT_BK_INVALID);
+        EXPECT_NE(std::string(api.last_error()).find("columns"), std::string::npos);
+        rwkvrt_bk_channel_mix_args null_out = bad;
+        null_out.value = wv.get();
+        null_out.y = nullptr;
+        EXPECT_EQ(api.channel_mix(r.stream().raw(), &null_out), RWKVRT_BK_INVALID);
+      }
+    }
+  });
+}
+
 // Independent matmuls as one op (CUDA: GEMVs of one storage and kernel shape share a launch):
 // items of two storages, different shapes and epilogues, each against the reference.
 TEST_F(BackendOps, MatmulGroup) {

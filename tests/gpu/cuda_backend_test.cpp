@@ -190,6 +190,15 @@ TEST_F(CudaTest, HostBuffersArePageLocked) {
   EXPECT_EQ(std::memcmp(host.f32(), back.f32(), n * sizeof(float)), 0);
 }
 
+// Outputs whose bits differ (the tests of fused or replayed work against the plain ops).
+size_t bit_mismatches(const Floats& a, const Floats& b) {
+  EXPECT_EQ(a.size(), b.size());
+  size_t n = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) ++n;
+  return n;
+}
+
 // ---- graph capture -----------------------------------------------------------------------------
 
 // A whole forward pass (embedding, every layer, head) replayed from a captured graph gives the
@@ -251,10 +260,8 @@ TEST_F(CudaTest, GraphReplayEqualsEagerExecution) {
       s.launch(g);
       const Floats got = results();
       ASSERT_EQ(got.size(), eager.size());
-      size_t mismatches = 0;
-      for (size_t i = 0; i < got.size(); ++i)
-        if (std::memcmp(&got[i], &eager[i], sizeof(float)) != 0) ++mismatches;
-      EXPECT_EQ(mismatches, 0u) << "replay " << replay << " differs from the eager pass";
+      EXPECT_EQ(bit_mismatches(got, eager), 0u)
+          << "replay " << replay << " differs from the eager pass";
     }
   }
 }
@@ -267,25 +274,34 @@ struct MatmulRun {
 };
 
 // y = x·Wᵀ on the device against a double-precision reference on the stored weight values.
-MatmulRun run_matmul(CudaTest&, const std::shared_ptr<Device>& dev, Stream& s, rwkvrt_bk_dtype dt,
-                     uint64_t N, uint64_t K, uint64_t M, const Floats& x, const Floats& wf,
-                     rwkvrt_bk_matmul_precision precision = RWKVRT_BK_MATMUL_EXACT) {
-  std::vector<uint16_t> enc(N * K);
-  for (uint64_t i = 0; i < N * K; ++i)
+// `wf` ([rows][cols]) encoded as f16 or bf16 and prepared on the device with `precision`.  The
+// encoded values need not outlive the call: weight_prepare returns once they are uploaded.
+PreparedWeight half_weight(const std::shared_ptr<Device>& dev, rwkvrt_bk_dtype dt, const char* name,
+                           uint64_t rows, uint64_t cols, const Floats& wf,
+                           rwkvrt_bk_matmul_precision precision = RWKVRT_BK_MATMUL_EXACT) {
+  std::vector<uint16_t> enc(rows * cols);
+  for (uint64_t i = 0; i < rows * cols; ++i)
     enc[i] = dt == RWKVRT_BK_F16 ? f32_to_f16(wf[i]) : f32_to_bf16(wf[i]);
-  Floats stored(N * K);
-  for (uint64_t i = 0; i < N * K; ++i)
-    stored[i] = dt == RWKVRT_BK_F16 ? f16_to_f32(enc[i]) : bf16_to_f32(enc[i]);
   rwkvrt_bk_weight_desc d{};
   d.struct_size = sizeof(d);
-  d.name = "w";
-  d.rows = N;
-  d.cols = K;
+  d.name = name;
+  d.rows = rows;
+  d.cols = cols;
   d.src_dtype = dt;
   d.src = enc.data();
   d.want_dtype = RWKVRT_BK_SAME;
   d.matmul_precision = precision;
-  const PreparedWeight w(dev, d);
+  return PreparedWeight(dev, d);
+}
+
+MatmulRun run_matmul(CudaTest&, const std::shared_ptr<Device>& dev, Stream& s, rwkvrt_bk_dtype dt,
+                     uint64_t N, uint64_t K, uint64_t M, const Floats& x, const Floats& wf,
+                     rwkvrt_bk_matmul_precision precision = RWKVRT_BK_MATMUL_EXACT) {
+  Floats stored(N * K);
+  for (uint64_t i = 0; i < N * K; ++i)
+    stored[i] =
+        dt == RWKVRT_BK_F16 ? f16_to_f32(f32_to_f16(wf[i])) : bf16_to_f32(f32_to_bf16(wf[i]));
+  const PreparedWeight w = half_weight(dev, dt, "w", N, K, wf, precision);
   Floats want(M * N);
   reference::matmul(x.data(), M, K, {stored.data(), N, K}, want.data(), N, false);
   const Floats poison(M * N, std::nanf(""));
@@ -387,6 +403,51 @@ TEST_F(CudaTest, RoundedActivationsPerWeight) {
   }
 }
 
+// The channel mix applies its ReLU² while the value GEMM's input is rounded (fast precision) or
+// split into two terms (exact, M ≥ 256) instead of in an epilogue pass of its own: the result
+// must equal matmul_act (ReLU²) followed by matmul bit for bit, f16 and bf16, with and without
+// accumulation.
+TEST_F(CudaTest, ChannelMixEqualsSeparateOps) {
+  struct Case {
+    rwkvrt_bk_matmul_precision precision;
+    uint64_t M;
+  };
+  const uint64_t C = 256, F = 1000;
+  for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_BF16})
+    for (const Case& cs : {Case{RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS, 9},
+                           Case{RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS, 300},
+                           Case{RWKVRT_BK_MATMUL_EXACT, 100}, Case{RWKVRT_BK_MATMUL_EXACT, 300}}) {
+      const std::string what = std::string(dt == RWKVRT_BK_F16 ? "f16" : "bf16") +
+                               (cs.precision == RWKVRT_BK_MATMUL_EXACT ? " exact" : " rounded") +
+                               " M=" + std::to_string(cs.M);
+      Rng rng(17);
+      const uint64_t M = cs.M;
+      const PreparedWeight wk = half_weight(device_, dt, "ffn.key", F, C,
+                                            rng.normal(F * C, 0.0f, 0.1f), cs.precision),
+                           wv = half_weight(device_, dt, "ffn.value", C, F,
+                                            rng.normal(C * F, 0.0f, 0.1f), cs.precision);
+      const Floats x = rng.normal(M * C), y_start = rng.normal(M * C);
+      DeviceBuffer dx(device_, M * C * 4), hidden(device_, M * F * 4);
+      stream_->upload(dx.get(), x.data(), M * C * 4);
+      for (bool accumulate : {false, true}) {
+        auto output = [&](bool fused) {
+          DeviceBuffer y(device_, M * C * 4);
+          stream_->upload(y.get(), y_start.data(), M * C * 4);
+          if (fused) {
+            stream_->channel_mix(dx.f32(), M, wk, wv, hidden.f32(), y.f32(), accumulate);
+          } else {
+            stream_->matmul_act(dx.f32(), M, wk, hidden.f32(), nullptr, RWKVRT_BK_RELU_SQUARE);
+            stream_->matmul(hidden.f32(), M, wv, y.f32(), accumulate);
+          }
+          return download(y.get(), M * C);
+        };
+        const Floats separate = output(false), fused = output(true);
+        EXPECT_EQ(bit_mismatches(separate, fused), 0u) << what << (accumulate ? " accumulate" : "")
+                                                       << ": of " << separate.size() << " outputs";
+      }
+    }
+}
+
 // A group of GEMMs runs its operand preparation (rounding or splitting; an input shared by two
 // items prepared once) and its epilogues (or split-product sums) as one launch each: the
 // outputs must equal one call per item bit for bit, on every grouped path (rounded; exact split
@@ -405,24 +466,10 @@ TEST_F(CudaTest, GemmGroupEqualsSeparateCalls) {
       Rng rng(16);
       const uint64_t M = cs.M, K = 512;
       const uint64_t rows[3] = {384, 64, 512};
-      std::vector<std::vector<uint16_t>> enc(3);
       std::vector<PreparedWeight> w;
-      for (int i = 0; i < 3; ++i) {
-        const Floats wf = rng.normal(rows[i] * K, 0.0f, 0.05f);
-        enc[i].resize(wf.size());
-        for (size_t j = 0; j < wf.size(); ++j)
-          enc[i][j] = dt == RWKVRT_BK_F16 ? f32_to_f16(wf[j]) : f32_to_bf16(wf[j]);
-        rwkvrt_bk_weight_desc d{};
-        d.struct_size = sizeof(d);
-        d.name = "group";
-        d.rows = rows[i];
-        d.cols = K;
-        d.src_dtype = dt;
-        d.src = enc[i].data();
-        d.want_dtype = RWKVRT_BK_SAME;
-        d.matmul_precision = cs.precision;
-        w.emplace_back(device_, d);
-      }
+      for (int i = 0; i < 3; ++i)
+        w.push_back(half_weight(device_, dt, "group", rows[i], K,
+                                rng.normal(rows[i] * K, 0.0f, 0.05f), cs.precision));
       const Floats x0 = rng.normal(M * K), x1 = rng.normal(M * K), bias = rng.normal(rows[1]);
       const Floats y2_start = rng.normal(M * rows[2]);
       DeviceBuffer dx0(device_, M * K * 4), dx1(device_, M * K * 4), db(device_, rows[1] * 4);
@@ -454,10 +501,8 @@ TEST_F(CudaTest, GemmGroupEqualsSeparateCalls) {
       };
       const Floats separate = outputs(false), grouped = outputs(true);
       ASSERT_EQ(separate.size(), grouped.size()) << what;
-      size_t mismatches = 0;
-      for (size_t i = 0; i < separate.size(); ++i)
-        if (std::memcmp(&separate[i], &grouped[i], sizeof(float)) != 0) ++mismatches;
-      EXPECT_EQ(mismatches, 0u) << what << ": of " << separate.size() << " outputs";
+      EXPECT_EQ(bit_mismatches(separate, grouped), 0u)
+          << what << ": of " << separate.size() << " outputs";
     }
 }
 

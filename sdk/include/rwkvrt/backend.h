@@ -313,6 +313,23 @@ typedef struct rwkvrt_bk_v7_output_args {
   const float* g;   /* [M][C] */
 } rwkvrt_bk_v7_output_args;
 
+/* The channel mix's two matmuls (revision 3):
+ *   y[m] (+)= W_value · relu(W_key · x[m])²   for m < M,
+ * with the hidden activations ([M][rows of W_key]) in `hidden`, which the backend may use as
+ * scratch (its contents afterwards are unspecified).  W_value's columns must equal W_key's
+ * rows.  Same results as matmul_bias_act (RWKVRT_BK_RELU_SQUARE) into hidden followed by matmul,
+ * which hosts call instead when the entry is absent. */
+typedef struct rwkvrt_bk_channel_mix_args {
+  const float* x; /* [M][ldx]; ldx 0 = W_key's columns */
+  uint64_t M, ldx;
+  const rwkvrt_bk_weight* key;   /* [F][C] */
+  const rwkvrt_bk_weight* value; /* [C'][F] */
+  float* hidden;                 /* [M][F] */
+  float* y;                      /* [M][ldy]; ldy 0 = W_value's rows */
+  uint64_t ldy;
+  uint32_t accumulate; /* 1: y += …, 0: y = … */
+} rwkvrt_bk_channel_mix_args;
+
 /* One matmul of a group (matmul_group): the arguments, then the epilogue. */
 typedef struct rwkvrt_bk_matmul_item {
   rwkvrt_bk_matmul_args args;
@@ -423,13 +440,20 @@ typedef struct rwkvrt_backend_v1 {
    * backend runs a decode step's in one launch).  Same results as those ops up to fp32 rounding;
    * hosts call them instead when the entry is absent. */
   int (*v7_wkv)(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args* args);
+
+  /* ---- Appended to version 1 (revision 3); read as those of revision 1. */
+
+  /* Optional (NULL when unsupported): the channel mix's key matmul, ReLU² and value matmul as
+   * one op (a GPU backend applies the ReLU² in the pass that prepares the value matmul's input
+   * instead of a pass of its own).  See rwkvrt_bk_channel_mix_args. */
+  int (*channel_mix)(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args* args);
 } rwkvrt_backend_v1;
 
 /* `act` of matmul_bias_act when no activation follows. */
 #define RWKVRT_BK_NO_ACTIVATION (-1)
 /* The size of a first-revision version-1 table: the smallest struct_size a host accepts.
  * Revisions: 1 added matmul_bias_act .. v7_output; 2 added host_alloc, host_free, v7_wkv and
- * rwkvrt_bk_weight_desc.matmul_precision. */
+ * rwkvrt_bk_weight_desc.matmul_precision; 3 added channel_mix. */
 #define RWKVRT_BACKEND_V1_MIN_SIZE offsetof(rwkvrt_backend_v1, matmul_bias_act)
 /* Whether `table` (version 1) has the appended entry `member`.  Plugins test appended fields of
  * the descriptors the host passes the same way, against the descriptor's struct_size. */

@@ -264,6 +264,22 @@ void Stream::v7_output(const rwkvrt_bk_v7_output_args& a) {
   binary(RWKVRT_BK_MUL, a.y, a.g, a.y, a.M, C, false);
 }
 
+void Stream::channel_mix(const float* x, uint64_t M, const PreparedWeight& key,
+                         const PreparedWeight& value, float* hidden, float* y, bool accumulate) {
+  if (value.cols() != key.rows())
+    fail(RWKVRT_ERR_INVALID_ARGUMENT,
+         "channel_mix: the value matrix has {} columns but the key matrix {} rows", value.cols(),
+         key.rows());
+  if (RWKVRT_BACKEND_V1_HAS(api_, channel_mix) && api_->channel_mix) {
+    const rwkvrt_bk_channel_mix_args a{x,      M, 0, key.get(),           value.get(),
+                                       hidden, y, 0, accumulate ? 1u : 0u};
+    device_->check(api_->channel_mix(s_, &a), "channel_mix");
+    return;
+  }
+  matmul_act(x, M, key, hidden, nullptr, RWKVRT_BK_RELU_SQUARE);
+  matmul(hidden, M, value, y, accumulate);
+}
+
 void Stream::v7_wkv(const rwkvrt_bk_v7_wkv_args& a, float* kappa) {
   // Checked here for the fallback's sake too (it would write v' through a null v_out).
   if ((a.v_first == nullptr) != (a.v_gate == nullptr) || (a.v_first && !a.v_out))

@@ -185,6 +185,11 @@ class Stream {
   void norm_shift_mix(const rwkvrt_bk_norm_shift_mix_args& args, float* xhat, float* prev);
   // GroupNorm + v7 bonus + gate as one op where the backend offers v7_output, else three ops.
   void v7_output(const rwkvrt_bk_v7_output_args& args);
+  // The channel mix's matmuls, y (+)= W_value · relu(W_key · x)², as one op where the backend
+  // offers channel_mix, else matmul_act (ReLU²) into `hidden` and matmul.  `hidden` ([M][rows of
+  // W_key]) is scratch either way: its contents afterwards are unspecified.
+  void channel_mix(const float* x, uint64_t M, const PreparedWeight& key,
+                   const PreparedWeight& value, float* hidden, float* y, bool accumulate);
   // Key preparation, value residual and WKV-7 as one op where the backend offers v7_wkv, else
   // as v7_key_prep, three binaries and wkv7 with κ in `kappa` ([B·T][C], scratch of the caller).
   // Throws INVALID_ARGUMENT unless v_first and v_gate are both null or both set with v_out.

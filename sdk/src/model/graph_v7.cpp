@@ -133,8 +133,7 @@ class GraphV7 final : public Graph {
       s.norm_shift_mix({x, p.B, p.T, C, V(l.ln2_w), V(l.ln2_b), eps, state_at(p, i, C + H * N * N),
                         1, V(l.ffn_mix), mixed},
                        xhat, prev);
-      s.matmul_act(mixed, M, l.ffn_key, ws.hidden(), nullptr, RWKVRT_BK_RELU_SQUARE);
-      s.matmul(ws.hidden(), M, l.ffn_value, x, /*accumulate=*/true);
+      s.channel_mix(mixed, M, l.ffn_key, l.ffn_value, ws.hidden(), x, /*accumulate=*/true);
     }
   }
 
