@@ -67,6 +67,16 @@ uint64_t rounding_rows(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w) {
   return w->round_activations ? kGemvMaxRows + 1 : s->ctx->fast_gemm_rows;
 }
 
+// The tensor-core path of a GEMM (M > kGemvMaxRows) on f16/bf16 weights (the table above); every
+// caller that decides how such a GEMM runs asks here.
+enum class HalfPath { Rounded, SplitStacked, SplitLarge };
+
+HalfPath half_path(const rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, uint64_t M) {
+  return M >= rounding_rows(s, w) ? HalfPath::Rounded
+         : M >= kLargeRows        ? HalfPath::SplitLarge
+                                  : HalfPath::SplitStacked;
+}
+
 int blas_failed(rwkvrt_bk_stream* s, int status, const char* what) {
   abandon_capture(s);  // a failed call inside a capture leaves it unusable
   return set_error(RWKVRT_BK_ERROR, std::string("matmul: cuBLAS ") + what +
@@ -211,9 +221,15 @@ int gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, uint64_t ldx, uint
       return dense_f32(s, w, a, ldx, ldy);
     case WeightStorage::F16:
     case WeightStorage::BF16:
-      if (a.M >= rounding_rows(s, w)) return dense_fast(s, w, a, ldx, ldy);
-      return a.M >= kLargeRows ? dense_split_large(s, w, a, ldx, ldy)
-                               : dense_split(s, w, a, ldx, ldy);
+      switch (half_path(s, w, a.M)) {
+        case HalfPath::Rounded:
+          return dense_fast(s, w, a, ldx, ldy);
+        case HalfPath::SplitLarge:
+          return dense_split_large(s, w, a, ldx, ldy);
+        case HalfPath::SplitStacked:
+          return dense_split(s, w, a, ldx, ldy);
+      }
+      break;
     case WeightStorage::Codes:
       return codes(s, w, a, ldx, ldy);
   }
@@ -243,23 +259,19 @@ int each_item(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t 
 }
 
 // How a group of GEMMs on f16/bf16 weights runs as a whole: every item on the same storage and
-// the same path (mixed groups run item by item).
-enum class GroupPath { None, Rounded, SplitStacked, SplitLarge };
-
-GroupPath group_path(const rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
+// the same path (false for mixed groups, which run item by item).
+bool group_path(const rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n,
+                HalfPath* path) {
   const WeightStorage st = items[0].args.w->storage;
-  if (st != WeightStorage::F16 && st != WeightStorage::BF16) return GroupPath::None;
-  GroupPath path = GroupPath::None;
+  if (st != WeightStorage::F16 && st != WeightStorage::BF16) return false;
   for (uint32_t i = 0; i < n; ++i) {
     const rwkvrt_bk_matmul_args& a = items[i].args;
-    if (a.w->storage != st || a.M <= kGemvMaxRows) return GroupPath::None;
-    const GroupPath p = a.M >= rounding_rows(s, a.w) ? GroupPath::Rounded
-                        : a.M >= kLargeRows          ? GroupPath::SplitLarge
-                                                     : GroupPath::SplitStacked;
-    if (i > 0 && p != path) return GroupPath::None;
-    path = p;
+    if (a.w->storage != st || a.M <= kGemvMaxRows) return false;
+    const HalfPath p = half_path(s, a.w, a.M);
+    if (i > 0 && p != *path) return false;
+    *path = p;
   }
-  return path;
+  return true;
 }
 
 // A group of GEMMs with their operand preparation and epilogues batched: one launch rounds or
@@ -267,11 +279,11 @@ GroupPath group_path(const rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* ite
 // large split) per item, one launch sums the split products (stacked path) or applies the
 // epilogues.  Same arithmetic as one matmul() per item, so the same results bit for bit.
 int grouped_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n,
-                 GroupPath path) {
+                 HalfPath path) {
   const WeightStorage st = items[0].args.w->storage;
-  const bool stacked = path == GroupPath::SplitStacked;
+  const bool stacked = path == HalfPath::SplitStacked;
   // Terms per input: 1 rounded; 2 (large split); 2 f16 (scaled rows) or 3 bf16 (stacked split).
-  const int P = path == GroupPath::Rounded ? 1 : stacked && st == WeightStorage::BF16 ? 3 : 2;
+  const int P = path == HalfPath::Rounded ? 1 : stacked && st == WeightStorage::BF16 ? 3 : 2;
   const bool scaled = stacked && st == WeightStorage::F16;
   uint64_t ldx[RWKVRT_BK_MAX_GROUP], ldy[RWKVRT_BK_MAX_GROUP];
   int source[RWKVRT_BK_MAX_GROUP];  // the prepared input of item i
@@ -319,7 +331,7 @@ int grouped_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32
   auto products = [&](uint32_t i) { return static_cast<float*>(c.piece(base, int(2 * n_in + i))); };
 
   int rc = RWKVRT_BK_OK;
-  if (path == GroupPath::Rounded) {
+  if (path == HalfPath::Rounded) {
     RoundGroup g{};
     for (uint32_t j = 0; j < n_in; ++j)
       g.item[g.n++] = RoundItem{in[j].x, in[j].M, in[j].ldx, in[j].K, in[j].Kp, terms(j), 0};
@@ -368,8 +380,8 @@ int grouped_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32
 }  // namespace
 
 int matmul_group_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
-  const GroupPath path = group_path(s, items, n);
-  return path != GroupPath::None ? grouped_gemm(s, items, n, path) : each_item(s, items, n);
+  HalfPath path = HalfPath::Rounded;
+  return group_path(s, items, n, &path) ? grouped_gemm(s, items, n, path) : each_item(s, items, n);
 }
 
 int channel_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args& c) {
@@ -381,9 +393,8 @@ int channel_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args& c) {
   // sums (same arithmetic as the separate epilogue, one pass over the hidden activations less).
   // Elsewhere (GEMVs, the stacked split, fp32 and block weights) the two ops as they are.
   const bool half = wv->storage == WeightStorage::F16 || wv->storage == WeightStorage::BF16;
-  const bool rounded = half && c.M > kGemvMaxRows && c.M >= rounding_rows(s, wv);
-  const bool split = half && !rounded && c.M >= kLargeRows;
-  if (!rounded && !split) {
+  const HalfPath path = half_path(s, wv, c.M);
+  if (!half || c.M <= kGemvMaxRows || path == HalfPath::SplitStacked) {
     const int rc = matmul(s, key, nullptr, RWKVRT_BK_RELU_SQUARE);
     return rc != RWKVRT_BK_OK ? rc : matmul(s, value);
   }
@@ -395,8 +406,9 @@ int channel_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args& c) {
     abandon_capture(s);
     return rc;
   }
-  return rounded ? dense_fast(s, wv, value, ldx, ldy, RWKVRT_BK_RELU_SQUARE)
-                 : dense_split_large(s, wv, value, ldx, ldy, RWKVRT_BK_RELU_SQUARE);
+  return path == HalfPath::Rounded
+             ? dense_fast(s, wv, value, ldx, ldy, RWKVRT_BK_RELU_SQUARE)
+             : dense_split_large(s, wv, value, ldx, ldy, RWKVRT_BK_RELU_SQUARE);
 }
 
 int matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, const float* bias, int32_t act) {
