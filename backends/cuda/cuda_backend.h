@@ -36,9 +36,9 @@ struct rwkvrt_bk_context {
   // Decode GEMVs issue their first weight loads before waiting for the chained prior kernel
   // (gemv.cu); RWKVRT_CUDA_GEMV_PRELOAD=0 turns it off, for measurements.
   bool gemv_preload_weights = true;
-  // Value rows per lane group of the single-token WKV-7 kernel when there are many heads (4);
-  // RWKVRT_CUDA_WKV7_STEP_ROWS=1 keeps one row per group, for measurements (wkv7.cu).
-  uint64_t wkv7_step_rows_per_group = 4;
+  // The single-token WKV-7 kernel gives each lane group several value rows when there are many
+  // heads (wkv7.cu); RWKVRT_CUDA_WKV7_STEP_ROWS=1 keeps one row per group, for measurements.
+  bool wkv7_wide_step = true;
 };
 
 namespace rwkvrt::cuda {

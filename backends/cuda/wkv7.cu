@@ -242,11 +242,12 @@ __global__ void __launch_bounds__(256, R == 1 && N < 128 ? 4 : 2) wkv7_step_kern
   auto mul4 = [](float4 x, float4 y) {
     return make_float4(x.x * y.x, x.y * y.y, x.z * y.z, x.w * y.w);
   };
-  // This lane's keys: κ (read, or k⊙k_k before normalising), the key added (k or k̃).
-  float4 kappa[G], key[G];
+  // This lane's keys: κ (read, or k⊙k_k before normalising), the key added (k or k̃), a.
+  float4 kappa[G], key[G], av[G];
 #pragma unroll
   for (int g = 0; g < G; ++g) {
     key[g] = vec4(p.k, g);
+    av[g] = vec4(p.a, g);
     kappa[g] = kPrep ? mul4(key[g], head4(p.k_k, g)) : vec4(p.kappa, g);
   }
   if (kPrep) {
@@ -261,7 +262,7 @@ __global__ void __launch_bounds__(256, R == 1 && N < 128 ? 4 : 2) wkv7_step_kern
     const float norm = fmaxf(sqrtf(n2), 1e-12f);  // max(‖k⊙k_k‖, 1e-12) of the head
 #pragma unroll
     for (int g = 0; g < G; ++g) {
-      const float4 x = kappa[g], a = vec4(p.a, g), ka = head4(p.k_a, g);
+      const float4 x = kappa[g], a = av[g], ka = head4(p.k_a, g);
       kappa[g] = make_float4(x.x / norm, x.y / norm, x.z / norm, x.w / norm);
       const float4 k = key[g];
       key[g] = make_float4(k.x * (1.0f + (a.x - 1.0f) * ka.x), k.y * (1.0f + (a.y - 1.0f) * ka.y),
@@ -298,9 +299,9 @@ __global__ void __launch_bounds__(256, R == 1 && N < 128 ? 4 : 2) wkv7_step_kern
   for (int r = 0; r < R; ++r) y[r] = 0.0f;
 #pragma unroll
   for (int g = 0; g < G; ++g) {
-    const float4 a = vec4(p.a, g), rr = vec4(p.r, g), l = vec4(p.log_decay, g);
+    const float4 rr = vec4(p.r, g), l = vec4(p.log_decay, g);
     const float4 w = make_float4(expf(l.x), expf(l.y), expf(l.z), expf(l.w));
-    const float4 ca = mul4(kappa[g], a), k = key[g];
+    const float4 ca = mul4(kappa[g], av[g]), k = key[g];
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       float4& t = s[r][g];
@@ -356,8 +357,7 @@ uint64_t wide_step_blocks(uint64_t B, uint64_t H, uint64_t N) {
 // blocks (RWKVRT_CUDA_WKV7_STEP_ROWS=1 turns it off).  Measured on the H200, H = 64, B = 1024:
 // 2582 → 3795 GB/s of state traffic (docs/CUDA.md).
 bool wide_step(const rwkvrt_bk_stream* s, uint64_t B, uint64_t H, uint64_t N) {
-  return s->ctx->wkv7_step_rows_per_group != 1 &&
-         wide_step_blocks(B, H, N) >= 4 * uint64_t(s->ctx->sm_count);
+  return s->ctx->wkv7_wide_step && wide_step_blocks(B, H, N) >= 4 * uint64_t(s->ctx->sm_count);
 }
 
 template <int N, bool kPrep>
@@ -506,8 +506,8 @@ gpuError_t launch_v7_wkv(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args& a) {
     p.v_out = a.v_out;
     return launch_step_head_size<true>(s, p, a.N);
   }
-  // Prompts (and unaligned vectors): the three ops, κ (and the chunked WKV's matrices, when it
-  // runs) through scratch.
+  // Prompts, steps with many heads and unaligned vectors: the three ops, κ (and the chunked
+  // WKV's matrices, when it runs) through scratch.
   const uint64_t kappa_bytes = (M * C * sizeof(float) + 255) / 256 * 256;
   const bool chunked = chunked_path(s, a.B, a.T, a.H, a.N);
   const uint64_t chunk_bytes = chunked ? wkv7_chunked_scratch_bytes(a.B, a.T, a.H, a.N) : 0;
