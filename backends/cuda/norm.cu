@@ -1,8 +1,8 @@
 // LayerNorm (one block per row), GroupNorm (one logical warp per group), and the fused
-// LayerNorm + token shift + mix of a decode step.  Both compute the
-// mean first and then the variance of the deviations (two passes, not E[x²] − E[x]², which
-// cancels badly for residual streams whose mean is large against their spread), in fp32 with
-// tree reductions; the passes re-read the row from L1.  y may equal x: each element is read and
+// LayerNorm + token shift + mix (norm_shift_mix).  All compute the mean first and then the
+// variance of the deviations (two passes, not E[x²] − E[x]², which cancels badly for residual
+// streams whose mean is large against their spread), in fp32 with tree reductions; the passes
+// re-read the row from L1 (norm_shift_mix keeps it in registers).  y may equal x: each element is read and
 // written by the same thread, after the reductions.
 #include <algorithm>
 
@@ -107,69 +107,15 @@ unsigned norm_threads(uint64_t work) {
   return work >= 1024 ? 256 : work >= 256 ? 128 : 64;
 }
 
-// norm_shift_mix for T = 1 (decode) of fewer sequences than SMs, one block per sequence: the row
-// is normalised as layer_norm_kernel<true> does (kept in dynamic shared memory), swapped with the
-// shift state, and mixed as mix_kernel<true> does.  The block is as wide as the row (one float4
-// per thread up to 1024 threads) to keep every load of the mixing phase in flight at once; the
-// sums' order then differs from layer_norm_kernel's (a few ulp, within the LayerNorm bound of
-// the op tests).
+// norm_shift_mix, one block per tile of kTileRows consecutive rows of one sequence, each thread
+// keeping up to KMAX float4 of a row in registers.  A row is normalised exactly as
+// layer_norm_kernel<true> with the same block width does (same partial sums, same reductions),
+// the previous row's normalised values are kept from the last iteration (for the tile's first
+// row: the state at t = 0, else the row before the tile, normalised again), and the mixes are
+// mix_kernel<true>'s, so at the LayerNorm width the results equal the three kernels' bit for bit
+// while x is read about once and nothing goes through scratch.  The tile holding t = 0 reads the
+// shift state before writing the normalised row T − 1 into it; no other block touches that state.
 // C % 4 == 0 and x, gamma, beta, mix, out 16-byte aligned; the state may sit anywhere.
-__global__ void norm_shift_mix_kernel(rwkvrt_bk_norm_shift_mix_args a) {
-  extern __shared__ float4 h4[];  // the row, then its normalised values [C/4]
-  __shared__ float shared32[kWarp];
-  gpu_kernel_start();
-  const uint64_t b = blockIdx.x;
-  const uint32_t C = uint32_t(a.C), nv = C / 4;
-  const float4* xr = reinterpret_cast<const float4*>(a.x + b * C);
-  float s = 0.0f;
-  for (uint32_t i = threadIdx.x; i < nv; i += blockDim.x) {
-    const float4 v = xr[i];
-    h4[i] = v;
-    s += (v.x + v.y) + (v.z + v.w);
-  }
-  const float mean = block_sum(s, shared32) / float(C);
-  float q = 0.0f;
-  for (uint32_t i = threadIdx.x; i < nv; i += blockDim.x) {
-    const float4 v = h4[i];
-    const float p = v.x - mean, r = v.y - mean, c = v.z - mean, d = v.w - mean;
-    q += (p * p + r * r) + (c * c + d * d);
-  }
-  const float inv = 1.0f / sqrtf(block_sum(q, shared32) / float(C) + a.eps);
-  float* state = reinterpret_cast<float*>(static_cast<char*>(a.shift.bases[b]) + a.shift.offset);
-  const uint64_t plane = a.B * C;  // floats between consecutive outputs i
-  for (uint32_t i = threadIdx.x; i < nv; i += blockDim.x) {
-    const float4 v = h4[i];
-    const float4 g = reinterpret_cast<const float4*>(a.gamma)[i];
-    const float4 be = reinterpret_cast<const float4*>(a.beta)[i];
-    float4 h;
-    h.x = fmaf((v.x - mean) * inv, g.x, be.x);
-    h.y = fmaf((v.y - mean) * inv, g.y, be.y);
-    h.z = fmaf((v.z - mean) * inv, g.z, be.z);
-    h.w = fmaf((v.w - mean) * inv, g.w, be.w);
-    float* st = state + uint64_t(i) * 4;
-    const float4 pv = make_float4(st[0], st[1], st[2], st[3]);
-    st[0] = h.x;
-    st[1] = h.y;
-    st[2] = h.z;
-    st[3] = h.w;
-    const float4 d = make_float4(pv.x - h.x, pv.y - h.y, pv.z - h.z, pv.w - h.w);
-    for (uint32_t o = 0; o < a.n_out; ++o) {
-      const float4 coef = reinterpret_cast<const float4*>(a.mix + uint64_t(o) * C)[i];
-      reinterpret_cast<float4*>(a.out + o * plane + b * C)[i] =
-          make_float4(fmaf(d.x, coef.x, h.x), fmaf(d.y, coef.y, h.y), fmaf(d.z, coef.z, h.z),
-                      fmaf(d.w, coef.w, h.w));
-    }
-  }
-}
-
-// norm_shift_mix for prompts and batched decode, one block per tile of kTileRows consecutive rows
-// of one sequence, each thread keeping up to KMAX float4 of a row in registers.  A row is
-// normalised exactly as layer_norm_kernel<true> with the same block width does (same partial sums,
-// same reductions), the previous row's normalised values are kept from the last iteration (for the
-// tile's first row: the state at t = 0, else the row before the tile, normalised again), and
-// the mixes are mix_kernel<true>'s, so the results equal the three kernels' bit for bit while x
-// is read about once and nothing goes through scratch.  The tile holding t = 0 reads the shift
-// state before writing the normalised row T − 1 into it; no other block touches that state.
 constexpr uint64_t kTileRows = 8;
 
 template <int KMAX>
@@ -276,31 +222,24 @@ gpuError_t launch_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift
   if (M == 0 || a.C == 0) return gpuSuccess;
   const bool aligned = a.C % 4 == 0 && aligned16(a.x) && aligned16(a.gamma) && aligned16(a.beta) &&
                        aligned16(a.mix) && aligned16(a.out);
-  if (a.T == 1 && aligned && a.C <= 8192 && a.B < uint64_t(s->ctx->sm_count)) {
-    // Decode of one or a few sessions: a block per sequence as wide as the row (one float4 per
-    // thread), so that the step's few blocks keep all their loads in flight.
-    const unsigned smem = unsigned(a.C * sizeof(float));
-    const uint64_t nv = a.C / 4;
-    const unsigned threads =
-        unsigned(std::min<uint64_t>(1024, std::max<uint64_t>(64, (nv + 31) / 32 * 32)));
-    const GpuLaunch l = launch_on(s, dim3(unsigned(a.B)), dim3(threads), smem);
-    return gpu_launch(l, norm_shift_mix_kernel, a);
-  }
-  // Prompts and batched decode: row tiles with the rows in registers, for rows of up to 8
-  // float4 per thread.  (Batched decode with the shared-memory kernel at the LayerNorm width:
-  // 1.5 TB/s on the H200 at B = 1024, C = 4096.)
+  // Decode of fewer sequences than SMs: blocks as wide as the row (one float4 per thread up to
+  // 1024 threads), so that the step's few blocks keep all their loads in flight; the sums' order
+  // then differs from layer_norm_kernel's (a few ulp, within the LayerNorm bound of the op tests).
+  // Otherwise the LayerNorm width, the blocks filling the SMs anyway.  (Batched decode with one
+  // block per sequence and the row in shared memory: 1.5 TB/s on the H200 at B = 1024, C = 4096.)
   const uint64_t nv = a.C / 4;
-  const unsigned threads = norm_threads(nv);
+  const unsigned threads =
+      a.T == 1 && a.B < uint64_t(s->ctx->sm_count)
+          ? unsigned(std::min<uint64_t>(1024, std::max<uint64_t>(64, (nv + 31) / 32 * 32)))
+          : norm_threads(nv);
   const uint64_t kmax = (nv + threads - 1) / threads;
-  if (aligned && kmax <= 8) {
-    const uint64_t tiles = a.B * ((a.T + kTileRows - 1) / kTileRows);
-    if (tiles < (uint64_t(1) << 31)) {
-      const GpuLaunch l = launch_on(s, dim3(unsigned(tiles)), dim3(threads));
-      return kmax <= 1   ? gpu_launch(l, norm_shift_mix_rows_kernel<1>, a)
-             : kmax <= 2 ? gpu_launch(l, norm_shift_mix_rows_kernel<2>, a)
-             : kmax <= 4 ? gpu_launch(l, norm_shift_mix_rows_kernel<4>, a)
-                         : gpu_launch(l, norm_shift_mix_rows_kernel<8>, a);
-    }
+  const uint64_t tiles = a.B * ((a.T + kTileRows - 1) / kTileRows);
+  if (aligned && kmax <= 8 && tiles < (uint64_t(1) << 31)) {
+    const GpuLaunch l = launch_on(s, dim3(unsigned(tiles)), dim3(threads));
+    return kmax <= 1   ? gpu_launch(l, norm_shift_mix_rows_kernel<1>, a)
+           : kmax <= 2 ? gpu_launch(l, norm_shift_mix_rows_kernel<2>, a)
+           : kmax <= 4 ? gpu_launch(l, norm_shift_mix_rows_kernel<4>, a)
+                       : gpu_launch(l, norm_shift_mix_rows_kernel<8>, a);
   }
   // Unusual shapes: the three ops through scratch.
   float* xhat = static_cast<float*>(s->scratch.get(2 * M * a.C * sizeof(float)));
