@@ -419,6 +419,25 @@ TEST_F(BackendOps, MatmulWithEpilogue) {
   });
 }
 
+// `call` must be refused by the core with RWKVRT_ERR_INVALID_ARGUMENT and a message naming
+// `needle`; `what` names the bad input for the failure message.
+template <class Call>
+void expect_invalid_argument(Call&& call, const char* needle, const std::string& what) {
+  try {
+    call();
+    ADD_FAILURE() << what << " was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), RWKVRT_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+// A plugin entry's refusal: RWKVRT_BK_INVALID, and a last_error naming `needle`.
+void expect_entry_refused(const rwkvrt_backend_v1& api, int rc, const char* needle) {
+  EXPECT_EQ(rc, RWKVRT_BK_INVALID);
+  EXPECT_NE(std::string(api.last_error()).find(needle), std::string::npos) << api.last_error();
+}
+
 // The channel mix's matmuls as one op, y (+)= W_value · relu(W_key · x)² (CUDA: GEMVs for
 // M ≤ 8; from 256 rows the ReLU² inside the split of the value GEMM's input; the CPU through the
 // core's fallback), against the reference matmuls; F = 100 pads the value matrix's rows.  A value
@@ -449,23 +468,18 @@ TEST_F(BackendOps, ChannelMix) {
         }
       // Key and value swapped would be fine; the key twice is not (C ≠ F).
       const DeviceBuffer dx = r.upload(rnd.normal(C)), dy = r.poisoned(F), dh = r.poisoned(F);
-      try {
-        r.stream().channel_mix(dx.f32(), 1, wk, wk, dh.f32(), dy.f32(), false);
-        ADD_FAILURE() << "a value matrix of the wrong width was accepted";
-      } catch (const Error& e) {
-        EXPECT_EQ(e.status(), RWKVRT_ERR_INVALID_ARGUMENT);
-        EXPECT_NE(std::string(e.what()).find("columns"), std::string::npos) << e.what();
-      }
+      expect_invalid_argument(
+          [&] { r.stream().channel_mix(dx.f32(), 1, wk, wk, dh.f32(), dy.f32(), false); },
+          "columns", "a value matrix of the wrong width");
       const rwkvrt_backend_v1& api = r.stream().device().api();
       if (RWKVRT_BACKEND_V1_HAS(&api, channel_mix) && api.channel_mix) {
         const rwkvrt_bk_channel_mix_args bad{dx.f32(), 1,        0, wk.get(), wk.get(),
                                              dh.f32(), dy.f32(), 0, 0u};
-        EXPECT_EQ(api.channel_mix(r.stream().raw(), &bad), RWKVRT_BK_INVALID);
-        EXPECT_NE(std::string(api.last_error()).find("columns"), std::string::npos);
+        expect_entry_refused(api, api.channel_mix(r.stream().raw(), &bad), "columns");
         rwkvrt_bk_channel_mix_args null_out = bad;
         null_out.value = wv.get();
         null_out.y = nullptr;
-        EXPECT_EQ(api.channel_mix(r.stream().raw(), &null_out), RWKVRT_BK_INVALID);
+        expect_entry_refused(api, api.channel_mix(r.stream().raw(), &null_out), "null");
       }
     }
   });
@@ -1121,17 +1135,11 @@ TEST_F(BackendOps, V7WkvRefusesAnInconsistentValueResidual) {
     const rwkvrt_bk_v7_wkv_args no_out{
         B, T, H, N, v, v, v, v, v, v, v, v, v, o, nullptr, o, states.device_ref()};
     for (const rwkvrt_bk_v7_wkv_args* bad : {&gate_only, &no_out}) {
-      try {
-        r.stream().v7_wkv(*bad, o);
-        ADD_FAILURE() << "an inconsistent value residual was accepted";
-      } catch (const Error& e) {
-        EXPECT_EQ(e.status(), RWKVRT_ERR_INVALID_ARGUMENT);
-        EXPECT_NE(std::string(e.what()).find("v_first"), std::string::npos) << e.what();
-      }
+      expect_invalid_argument([&] { r.stream().v7_wkv(*bad, o); }, "v_first",
+                              "an inconsistent value residual");
       const rwkvrt_backend_v1& api = r.stream().device().api();
       if (RWKVRT_BACKEND_V1_HAS(&api, v7_wkv) && api.v7_wkv) {
-        EXPECT_EQ(api.v7_wkv(r.stream().raw(), bad), RWKVRT_BK_INVALID);
-        EXPECT_NE(std::string(api.last_error()).find("v_first"), std::string::npos);
+        expect_entry_refused(api, api.v7_wkv(r.stream().raw(), bad), "v_first");
       }
     }
     states.expect_matches_reference(kExact, "state after refused v7_wkv calls");
