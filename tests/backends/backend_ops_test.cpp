@@ -480,6 +480,15 @@ TEST_F(BackendOps, ChannelMix) {
         null_out.value = wv.get();
         null_out.y = nullptr;
         expect_entry_refused(api, api.channel_mix(r.stream().raw(), &null_out), "null");
+        rwkvrt_bk_channel_mix_args short_rows = bad;
+        short_rows.value = wv.get();
+        short_rows.ldx = C - 1;
+        expect_entry_refused(api, api.channel_mix(r.stream().raw(), &short_rows),
+                             "leading dimension");
+        rwkvrt_bk_channel_mix_args bad_flag = bad;
+        bad_flag.value = wv.get();
+        bad_flag.accumulate = 2;
+        expect_entry_refused(api, api.channel_mix(r.stream().raw(), &bad_flag), "accumulate");
       }
     }
   });
