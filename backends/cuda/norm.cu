@@ -2,8 +2,8 @@
 // LayerNorm + token shift + mix (norm_shift_mix).  All compute the mean first and then the
 // variance of the deviations (two passes, not E[x²] − E[x]², which cancels badly for residual
 // streams whose mean is large against their spread), in fp32 with tree reductions; the passes
-// re-read the row from L1 (norm_shift_mix keeps it in registers).  y may equal x: each element is read and
-// written by the same thread, after the reductions.
+// re-read the row from L1 (norm_shift_mix keeps it in registers).  y may equal x: each element is
+// read and written by the same thread, after the reductions.
 #include <algorithm>
 
 #include "kernels.h"

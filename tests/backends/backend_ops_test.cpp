@@ -894,7 +894,7 @@ TEST_F(BackendOps, Wkv5AndWkv6) {
     for (bool per_token : {false, true})
       for (const HeadShape& hs : kHeads)
         for (uint64_t B : {1, 3})
-          for (uint64_t T : {1, 5}) {
+          for (uint64_t T : {1, 5, 70}) {  // 70: staged chunks of 16 tokens, a partial last one
             const uint64_t H = hs.H, N = hs.N, C = H * N;
             const std::string what = std::string(per_token ? "wkv6" : "wkv5") + heads_name(hs) +
                                      " B=" + std::to_string(B) + " T=" + std::to_string(T);

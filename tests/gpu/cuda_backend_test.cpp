@@ -721,32 +721,48 @@ void check_wkv7(CudaTest& t, const std::shared_ptr<Device>& dev, Stream& s, uint
   EXPECT_EQ(guards, 0u) << "floats outside the state tensors were written";
 }
 
-void check_wkv6(CudaTest& t, const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, uint64_t T,
-                uint64_t H, uint64_t N, double tol, uint64_t seed) {
-  SCOPED_TRACE("wkv6 B=" + std::to_string(B) + " T=" + std::to_string(T));
+// Options of check_wkv5: per-channel decays (v5) instead of per-token ones (v6), and tokens
+// [steep_from, steep_from + 20) of every sequence given decays far stronger than the usual λ ∈
+// (−20, 0): −1e4 and −∞ (w = 0 exactly).
+struct Wkv5Case {
+  bool per_token = true;
+  uint64_t steep_from = UINT64_MAX;
+};
+
+void check_wkv5(CudaTest& t, const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, uint64_t T,
+                uint64_t H, uint64_t N, double tol, uint64_t seed, Wkv5Case c = {}) {
+  SCOPED_TRACE(std::string(c.per_token ? "wkv6" : "wkv5") + " B=" + std::to_string(B) +
+               " T=" + std::to_string(T) + " H=" + std::to_string(H) + " N=" + std::to_string(N));
   Rng rng(seed);
   const uint64_t C = H * N, M = B * T;
   const Floats r = rng.normal(M * C, 0.0f, 0.5f), k = rng.normal(M * C, 0.0f, 0.5f),
                v = rng.normal(M * C), u = rng.normal(C, 0.0f, 0.5f);
-  Floats lam = rng.normal(M * C, -1.0f, 1.0f);
+  Floats lam = rng.normal(c.per_token ? M * C : C, -1.0f, 1.0f);
   for (float& l : lam) l = -std::exp(l);
+  if (c.per_token)
+    for (uint64_t b = 0; b < B; ++b)
+      for (uint64_t tok = c.steep_from; tok < T && tok < c.steep_from + 20; ++tok)
+        for (uint64_t ch = 0; ch < C; ++ch)
+          if (ch % 3 != 2) lam[(b * T + tok) * C + ch] = ch % 3 == 0 ? -INFINITY : -1e4f;
   std::vector<Floats> init;
   for (uint64_t b = 0; b < B; ++b) init.push_back(rng.uniform(H * N * N, -1.0f, 1.0f));
   ScatteredStates st(t, dev, s, init, 1, rng);
   Floats want(M * C);
-  reference::wkv5({B, T, H, N, r.data(), k.data(), v.data(), lam.data(), 1, u.data(), want.data(),
-                   st.host_ref()});
+  reference::wkv5({B, T, H, N, r.data(), k.data(), v.data(), lam.data(), c.per_token, u.data(),
+                   want.data(), st.host_ref()});
   const DeviceBuffer dr = t.upload(r), dk = t.upload(k), dv = t.upload(v), dl = t.upload(lam),
                      du = t.upload(u), dy = t.upload(Floats(M * C, std::nanf("")));
-  s.wkv5(
-      {B, T, H, N, dr.f32(), dk.f32(), dv.f32(), dl.f32(), 1, du.f32(), dy.f32(), st.device_ref()});
+  s.wkv5({B, T, H, N, dr.f32(), dk.f32(), dv.f32(), dl.f32(), c.per_token, du.f32(), dy.f32(),
+          st.device_ref()});
   const Error2 ey = compare(t.download(dy.get(), M * C), want);
   uint64_t guards = 0;
   const Error2 es = st.compare_states(&guards);
-  std::printf("wkv6 B=%llu T=%llu: y rel L2 %.3g, state rel L2 %.3g\n", (unsigned long long)B,
-              (unsigned long long)T, ey.rel_l2, es.rel_l2);
+  std::printf("%s B=%llu T=%llu H=%llu N=%llu: y rel L2 %.3g max %.3g, state rel L2 %.3g\n",
+              c.per_token ? "wkv6" : "wkv5", (unsigned long long)B, (unsigned long long)T,
+              (unsigned long long)H, (unsigned long long)N, ey.rel_l2, ey.max_rel, es.rel_l2);
   EXPECT_TRUE(ey.finite);
   EXPECT_LE(ey.rel_l2, tol);
+  EXPECT_LE(ey.max_rel, 10 * tol);
   EXPECT_LE(es.rel_l2, tol);
   EXPECT_EQ(guards, 0u);
 }
@@ -760,7 +776,7 @@ TEST_F(CudaTest, BatchedWkvWithScatteredStates) {
   check_wkv7(*this, device_, *stream_, 64, 3, 3, 64, 1e-5, 22);
   check_wkv7(*this, device_, *stream_, 300, 1, 2, 32, 1e-5, 23);
   check_wkv7(*this, device_, *stream_, 40, 37, 2, 64, 1e-5, 25);  // rows split over 2 blocks
-  check_wkv6(*this, device_, *stream_, 256, 2, 2, 64, 1e-5, 24);
+  check_wkv5(*this, device_, *stream_, 256, 2, 2, 64, 1e-5, 24);
 }
 
 // Prompts of 64 tokens and more run the chunked kernels for head sizes 32 and 64, with a head's
@@ -779,6 +795,24 @@ TEST_F(CudaTest, ChunkedWkvCoversEveryBlockSplit) {
   // (T = 1000, N = 32).
   check_wkv7(*this, device_, *stream_, 2, 600, 3, 64, 1e-5, 48, 300);
   check_wkv7(*this, device_, *stream_, 1, 1000, 5, 32, 1e-5, 49);
+}
+
+// The WKV-5/6 kernel with a head's value columns over 4, 2 or 1 blocks (132 SMs: ≤ 33 heads of
+// 64, ≤ 66, more; heads of 32 and 128: ≤ 66, more), heads of 16, single tokens, partial chunks of
+// staged tokens, per-channel decays (v5), and decays of −1e4 and −∞ over 20 tokens.
+TEST_F(CudaTest, Wkv5CoversEveryColumnSplit) {
+  check_wkv5(*this, device_, *stream_, 1, 80, 4, 64, 1e-5, 51);
+  check_wkv5(*this, device_, *stream_, 3, 70, 15, 64, 1e-5, 52);
+  check_wkv5(*this, device_, *stream_, 3, 70, 64, 64, 1e-5, 53);
+  check_wkv5(*this, device_, *stream_, 1, 1, 4, 64, 1e-5, 59);
+  check_wkv5(*this, device_, *stream_, 1, 65, 2, 32, 1e-5, 54);
+  check_wkv5(*this, device_, *stream_, 5, 64, 40, 32, 1e-5, 55);
+  check_wkv5(*this, device_, *stream_, 1, 50, 2, 128, 1e-5, 60);
+  check_wkv5(*this, device_, *stream_, 2, 20, 70, 128, 1e-5, 61);
+  check_wkv5(*this, device_, *stream_, 2, 30, 3, 16, 1e-5, 62);
+  check_wkv5(*this, device_, *stream_, 2, 100, 3, 64, 1e-5, 56, {/*per_token=*/false});
+  check_wkv5(*this, device_, *stream_, 2, 90, 3, 64, 1e-5, 57, {true, /*steep_from=*/24});
+  check_wkv5(*this, device_, *stream_, 1, 600, 5, 32, 1e-5, 58, {true, 300});
 }
 
 // The golden prompts (24 and 40 tokens) are shorter than the chunked WKV's default threshold, so
@@ -821,7 +855,7 @@ TEST_F(CudaTest, GoldenV7PromptsThroughTheChunkedWkv) {
 TEST_F(CudaTest, LongSequenceWkvMatchesTheReference) {
   check_wkv7(*this, device_, *stream_, 1, 4096, 2, 64, 3e-5, 31);
   check_wkv7(*this, device_, *stream_, 2, 1000, 1, 128, 3e-5, 32);
-  check_wkv6(*this, device_, *stream_, 1, 4096, 2, 64, 3e-5, 33);
+  check_wkv5(*this, device_, *stream_, 1, 4096, 2, 64, 3e-5, 33);
 }
 
 // ---- state between backends --------------------------------------------------------------------

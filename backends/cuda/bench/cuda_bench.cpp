@@ -1,14 +1,16 @@
 // CUDA backend micro-benchmark: the roofline (device-to-device copy bandwidth), GEMV bandwidth at
-// decode shapes, GEMM rate at prefill shapes, WKV7 time per token for decode, batched decode and
-// long prefill, and end-to-end decode/prefill/batched throughput of synthetic RWKV-7 models
-// through the core.  Everything runs through the plugin ABI (and the core) as the runtime does.
+// decode shapes, GEMM rate at prefill shapes, WKV-7 and WKV-5/6 time per token for decode, batched
+// decode and long prefill, and end-to-end decode/prefill/batched throughput of synthetic RWKV-7
+// models through the core.  Everything runs through the plugin ABI (and the core) as the runtime
+// does.
 //
 // Timing: the measured ops are captured into a graph and the graph replayed; each figure is the
 // median of several replays timed by the host around a stream synchronisation, divided by the
 // ops per replay.  Inputs that fit in L2 (60 MB on an H200) are rotated among enough copies to
 // stream from memory.  Prints one JSON object per measurement, then a summary table.
 //
-// Usage: rwkvrt_cuda_bench [--models 1.5B,7.2B | --models none] [--quick]
+// Usage: rwkvrt_cuda_bench [--models 1.5B,7.2B | --models none] [--quick] [--wkv7-only |
+// --wkv5-only]
 // Without --quick each model is also loaded a second time with the opt-in rounded-activation
 // GEMMs (RWKVRT_CUDA_FAST_GEMM_ROWS=256) for its prefill and large-batch figures.
 #include <algorithm>
@@ -291,6 +293,56 @@ void bench_wkv7(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
   }
 }
 
+// WKV-5/6 (per-token decays, as v6 runs it) on H heads of 64 for B sequences of T tokens.
+void bench_wkv5_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, uint64_t T,
+                     uint64_t H) {
+  const uint64_t N = 64, C = H * N, M = B * T;
+  const std::vector<float> r = normal(M * C, 11, 0.5f), k = normal(M * C, 12, 0.5f),
+                           v = normal(M * C, 13), u = normal(C, 14, 0.5f);
+  std::vector<float> ld = normal(M * C, 15);
+  for (float& l : ld) l = -std::exp(l - 1.0f);  // λ = −e^{d}, d around −1 as in a trained model
+  const DeviceBuffer dr = upload_floats(dev, s, r), dk = upload_floats(dev, s, k),
+                     dv = upload_floats(dev, s, v), du = upload_floats(dev, s, u),
+                     dl = upload_floats(dev, s, ld);
+  DeviceBuffer dy(dev, M * C * sizeof(float));
+  const uint64_t state_bytes = H * N * N * sizeof(float);
+  DeviceBuffer states(dev, B * state_bytes);
+  s.fill_zero(states.get(), B * state_bytes);
+  std::vector<void*> bases(B);
+  for (uint64_t b = 0; b < B; ++b) bases[b] = static_cast<char*>(states.get()) + b * state_bytes;
+  DeviceBuffer dbases(dev, B * sizeof(void*));
+  s.upload(dbases.get(), bases.data(), B * sizeof(void*));
+  const rwkvrt_bk_state_ref ref{static_cast<void* const*>(dbases.get()), 0};
+  const int per = T >= 1024 ? 1 : T > 1 ? 10 : 50;
+  const double t = time_graph(
+      s,
+      [&] {
+        for (int i = 0; i < per; ++i)
+          s.wkv5({B, T, H, N, dr.f32(), dk.f32(), dv.f32(), dl.f32(), 1, du.f32(), dy.f32(), ref});
+      },
+      per, 5);
+  char name[96];
+  std::snprintf(name, sizeof(name), "wkv6 H=%llu N=64 B=%llu T=%llu", (unsigned long long)H,
+                (unsigned long long)B, (unsigned long long)T);
+  char note[96];
+  const double state_gbs = 2.0 * double(B * state_bytes) / t / 1e9;
+  std::snprintf(note, sizeof(note), "%.1f us per call, state traffic %.0f GB/s", t * 1e6,
+                state_gbs);
+  report("wkv5", name, t / double(M) * 1e6, "us/token", note);
+}
+
+void bench_wkv5(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
+  for (uint64_t H : {32, 64}) {
+    bench_wkv5_case(dev, s, 1, 1, H);
+    for (uint64_t T : {64, 256, 4096}) {
+      if (quick && T == 4096) continue;
+      bench_wkv5_case(dev, s, 1, T, H);
+    }
+    bench_wkv5_case(dev, s, 4, 1024, H);
+    bench_wkv5_case(dev, s, 256, 1, H);
+  }
+}
+
 struct ModelSpec {
   const char* name;
   uint32_t layers, width;
@@ -424,13 +476,15 @@ void print_rows() {
 
 int run(int argc, char** argv) {
   std::vector<std::string> models = {"1.5B", "7.2B"};
-  bool quick = false, wkv_only = false;
+  bool quick = false, wkv_only = false, wkv5_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") {
       quick = true;
     } else if (a == "--wkv7-only") {
       wkv_only = true;
+    } else if (a == "--wkv5-only") {
+      wkv5_only = true;
     } else if (a == "--models" && i + 1 < argc) {
       models.clear();
       std::string list = argv[++i];
@@ -442,7 +496,8 @@ int run(int argc, char** argv) {
         pos = comma + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--wkv7-only] [--models 1.5B,7.2B|none]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--quick] [--wkv7-only | --wkv5-only] [--models 1.5B,7.2B|none]\n",
                    argv[0]);
       return 2;
     }
@@ -462,8 +517,9 @@ int run(int argc, char** argv) {
   {
     auto dev = std::make_shared<Device>(cuda, 0, 0);
     Stream s(dev);
-    if (wkv_only) {
-      bench_wkv7(dev, s, quick);
+    if (wkv_only || wkv5_only) {
+      if (wkv_only) bench_wkv7(dev, s, quick);
+      if (wkv5_only) bench_wkv5(dev, s, quick);
       print_rows();
       return 0;
     }
@@ -471,6 +527,7 @@ int run(int argc, char** argv) {
     bench_gemv(dev, s, copy_gbs, quick);
     bench_gemm(dev, s, quick);
     bench_wkv7(dev, s, quick);
+    bench_wkv5(dev, s, quick);
   }
   bench_pdl();
   for (const std::string& m : models)
