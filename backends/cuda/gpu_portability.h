@@ -203,6 +203,15 @@ __device__ __forceinline__ void gpu_kernel_start() {
   gpu_allow_next_grid();
 }
 
+// The prologue of a kernel that walks a sequence on few blocks (about one per SM or head).  For a
+// long walk (`long_run`, the same in every block) the next chained grid is let in only as each
+// block exits: let in at the start, its blocks would wait resident beside this grid's for the
+// whole walk, placed on whichever SMs had room first.
+__device__ __forceinline__ void gpu_walk_start(bool long_run) {
+  gpu_wait_prior_grid();
+  if (!long_run) gpu_allow_next_grid();
+}
+
 __device__ __forceinline__ float gpu_shfl_xor(float v, int mask) {
 #if defined(RWKVRT_GPU_HIP)
   return __shfl_xor(v, mask, kWarp);

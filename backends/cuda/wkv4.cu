@@ -11,7 +11,7 @@ constexpr int kThreads = 64;  // small blocks spread a single sequence over many
 __global__ void __launch_bounds__(kThreads)
     wkv4_kernel(uint64_t B, uint64_t T, uint64_t C, const float* k, const float* v, const float* w,
                 const float* u, float* y, void* const* bases, uint64_t offset) {
-  gpu_kernel_start();
+  gpu_walk_start(T > 1);
   const uint64_t idx = uint64_t(blockIdx.x) * kThreads + threadIdx.x;
   if (idx >= B * C) return;
   const uint64_t b = idx / C, c = idx % C;

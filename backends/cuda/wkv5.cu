@@ -52,7 +52,7 @@ __global__ void __launch_bounds__(Wkv5Shape<N, SPLIT>::kThreads) wkv5_kernel(Wkv
   __shared__ float vals[CH][NV];
   __shared__ float ypart[CH][P][NV];
 
-  gpu_kernel_start();
+  gpu_walk_start(p.T > 1);
   const uint64_t head = blockIdx.x / SPLIT;
   const int v0 = int(blockIdx.x % SPLIT) * NV;
   const uint64_t b = head / p.H, h = head % p.H;
@@ -143,7 +143,7 @@ __global__ void __launch_bounds__(Wkv5Shape<N, SPLIT>::kThreads) wkv5_kernel(Wkv
 
 // Any head size: thread j owns value column j, state in global memory.
 __global__ void wkv5_plain_kernel(Wkv5Params p, uint32_t N) {
-  gpu_kernel_start();
+  gpu_walk_start(p.T > 1);
   const uint64_t b = blockIdx.x / p.H, h = blockIdx.x % p.H;
   const uint64_t C = p.H * N;
   const uint32_t j = threadIdx.x;

@@ -74,7 +74,7 @@ __global__ void __launch_bounds__(Wkv7Shape<N, SPLIT>::kThreads, Wkv7Shape<N, SP
   __shared__ __align__(16) float stage[kVectors][CH][Sh::kRow];
   __shared__ float ybuf[CH][RB];
 
-  gpu_kernel_start();
+  gpu_walk_start(p.T > 1);
   const uint64_t head = blockIdx.x / SPLIT;
   const int part = int(blockIdx.x % SPLIT);
   const uint64_t b = head / p.H, h = head % p.H;
@@ -408,7 +408,7 @@ bool step_head_size(uint64_t N) {
 
 // Any head size: thread i owns value row i of the state, kept in global memory.
 __global__ void wkv7_plain_kernel(Wkv7Params p, uint32_t N) {
-  gpu_kernel_start();
+  gpu_walk_start(p.T > 1);
   const uint64_t b = blockIdx.x / p.H, h = blockIdx.x % p.H;
   const uint64_t C = p.H * N;
   const uint32_t i = threadIdx.x;

@@ -306,7 +306,7 @@ __global__ void __launch_bounds__(kThreads) wkv7_chunk_walk_kernel(ChunkParams p
   __shared__ __align__(16) float chunk_decay[N];  // e^{c_{L−1}}
   __shared__ float by_token_flag;
 
-  gpu_kernel_start();
+  gpu_walk_start(true);
   const uint64_t head = blockIdx.x / SPLIT;
   const int part = int(blockIdx.x % SPLIT), v0 = part * NV;
   const uint64_t b = head / p.H, h = head % p.H, C = p.H * N, T = p.T;
