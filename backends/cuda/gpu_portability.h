@@ -204,9 +204,10 @@ __device__ __forceinline__ void gpu_kernel_start() {
 }
 
 // The prologue of a kernel that walks a sequence on few blocks (about one per SM or head).  For a
-// long walk (`long_run`, the same in every block) the next chained grid is let in only as each
-// block exits: let in at the start, its blocks would wait resident beside this grid's for the
-// whole walk, placed on whichever SMs had room first.
+// long walk (`long_run`, the same in every block) the next chained grid launches only once every
+// block has exited (a block that never triggers triggers as it exits): let in at the start, its
+// blocks would wait resident beside this grid's for the whole walk, placed on whichever SMs had
+// room first.
 __device__ __forceinline__ void gpu_walk_start(bool long_run) {
   gpu_wait_prior_grid();
   if (!long_run) gpu_allow_next_grid();

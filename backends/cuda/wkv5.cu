@@ -6,9 +6,9 @@
 // token's work.  Thread (q, j) owns value column j of its slice for the KPT keys [q·KPT,
 // (q+1)·KPT), loaded and stored coalesced (consecutive threads, consecutive j).  The state update
 // has no reduction, so the recurrence never waits on other threads; the output's reduction over
-// the key slices goes through shared memory once per chunk of 16 tokens.  r, k, e^λ and v of a
-// chunk are staged in shared memory, the next chunk's global loads issued before the current
-// chunk is computed (software pipelining through registers), e^λ taken once per element.
+// the key slices goes through shared memory once per chunk of 16 tokens (8 for N = 128).  r, k, e^λ
+// and v of a chunk are staged in shared memory, the next chunk's global loads issued before the
+// current chunk is computed (software pipelining through registers), e^λ taken once per element.
 #include "kernels.h"
 
 namespace rwkvrt::cuda {
@@ -170,11 +170,12 @@ gpuError_t launch_staged(const rwkvrt_bk_stream* s, const Wkv5Params& p) {
                     p);
 }
 
-// A head's columns are split over 2 or 4 blocks while there is at most one block per SM (as far
+// A head's columns are split over 2 or 4 blocks while there is at most one block per SM, as far
 // as the head size allows: slices of whole float4 key groups and at least one staged value per
-// thread, so 2 for N = 32 and 128, 4 for N = 64).  Measured on the H200 (4096 tokens, N = 64):
-// H = 32 778 → 372 µs with 4 blocks per head; H = 64 777 → 481 µs with 2, but 548 µs with 4
-// (two blocks per SM: the SM's issue slots, not the chain per token, then bound each token).
+// thread give 4 for N = 64, 2 for N = 32 and 128, none for N = 16.  Measured on the H200 (4096
+// tokens, N = 64): H = 32 778 → 371 µs with 4 blocks per head; H = 64 777 → 480 µs with 2, but
+// 548 µs with 4 (two blocks per SM: the SM's issue slots, not the chain per token, then bound
+// each token).
 template <int N>
 gpuError_t launch_head_size(const rwkvrt_bk_stream* s, const Wkv5Params& p) {
   const uint64_t sms = uint64_t(s->ctx->sm_count), heads = p.B * p.H;

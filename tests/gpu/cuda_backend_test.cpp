@@ -721,9 +721,9 @@ void check_wkv7(CudaTest& t, const std::shared_ptr<Device>& dev, Stream& s, uint
   EXPECT_EQ(guards, 0u) << "floats outside the state tensors were written";
 }
 
-// Options of check_wkv5: per-channel decays (v5) instead of per-token ones (v6), and tokens
-// [steep_from, steep_from + 20) of every sequence given decays far stronger than the usual λ ∈
-// (−20, 0): −1e4 and −∞ (w = 0 exactly).
+// Options of check_wkv5: per-channel decays (v5) instead of per-token ones (v6), and, with
+// per-token decays only, tokens [steep_from, steep_from + 20) of every sequence given decays far
+// stronger than the usual λ ∈ (−20, 0): −1e4 and −∞ (w = 0 exactly).
 struct Wkv5Case {
   bool per_token = true;
   uint64_t steep_from = UINT64_MAX;
@@ -731,6 +731,7 @@ struct Wkv5Case {
 
 void check_wkv5(CudaTest& t, const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, uint64_t T,
                 uint64_t H, uint64_t N, double tol, uint64_t seed, Wkv5Case c = {}) {
+  ASSERT_TRUE(c.per_token || c.steep_from == UINT64_MAX) << "steep decays are per token";
   SCOPED_TRACE(std::string(c.per_token ? "wkv6" : "wkv5") + " B=" + std::to_string(B) +
                " T=" + std::to_string(T) + " H=" + std::to_string(H) + " N=" + std::to_string(N));
   Rng rng(seed);
@@ -797,22 +798,38 @@ TEST_F(CudaTest, ChunkedWkvCoversEveryBlockSplit) {
   check_wkv7(*this, device_, *stream_, 1, 1000, 5, 32, 1e-5, 49);
 }
 
-// The WKV-5/6 kernel with a head's value columns over 4, 2 or 1 blocks (132 SMs: ≤ 33 heads of
-// 64, ≤ 66, more; heads of 32 and 128: ≤ 66, more), heads of 16, single tokens, partial chunks of
-// staged tokens, per-channel decays (v5), and decays of −1e4 and −∞ over 20 tokens.
+// The SM count of device 0, from the name the plugin describes it with ("… (sm_90, 132 SMs)").
+uint64_t sm_count(const BackendEntry& e) {
+  rwkvrt_bk_device_desc d{};
+  d.struct_size = sizeof(d);
+  if (e.api->device_describe(0, &d) != RWKVRT_BK_OK) return 0;
+  const std::string name = d.name;
+  const size_t end = name.rfind(" SMs)"), begin = name.rfind(", ", end);
+  if (end == std::string::npos || begin == std::string::npos) return 0;
+  return std::strtoull(name.substr(begin + 2, end - begin - 2).c_str(), nullptr, 10);
+}
+
+// The WKV-5/6 kernel with a head's value columns over 4, 2 or 1 blocks (4 while the blocks stay
+// within one per SM, for N = 64; 2 likewise for N = 32, 64 and 128), the head counts at each
+// boundary taken from the device's SM count; heads of 16, single tokens, partial chunks of staged
+// tokens, per-channel decays (v5), and decays of −1e4 and −∞ over 20 tokens.
 TEST_F(CudaTest, Wkv5CoversEveryColumnSplit) {
-  check_wkv5(*this, device_, *stream_, 1, 80, 4, 64, 1e-5, 51);
-  check_wkv5(*this, device_, *stream_, 3, 70, 15, 64, 1e-5, 52);
-  check_wkv5(*this, device_, *stream_, 3, 70, 64, 64, 1e-5, 53);
-  check_wkv5(*this, device_, *stream_, 1, 1, 4, 64, 1e-5, 59);
-  check_wkv5(*this, device_, *stream_, 1, 65, 2, 32, 1e-5, 54);
-  check_wkv5(*this, device_, *stream_, 5, 64, 40, 32, 1e-5, 55);
-  check_wkv5(*this, device_, *stream_, 1, 50, 2, 128, 1e-5, 60);
-  check_wkv5(*this, device_, *stream_, 2, 20, 70, 128, 1e-5, 61);
-  check_wkv5(*this, device_, *stream_, 2, 30, 3, 16, 1e-5, 62);
-  check_wkv5(*this, device_, *stream_, 2, 100, 3, 64, 1e-5, 56, {/*per_token=*/false});
-  check_wkv5(*this, device_, *stream_, 2, 90, 3, 64, 1e-5, 57, {true, /*steep_from=*/24});
-  check_wkv5(*this, device_, *stream_, 1, 600, 5, 32, 1e-5, 58, {true, 300});
+  const uint64_t sms = sm_count(entry_);
+  ASSERT_GE(sms, 8u) << "could not read the SM count from the device's description";
+  uint64_t seed = 50;
+  for (uint64_t N : {32, 64, 128}) {
+    if (N == 64) check_wkv5(*this, device_, *stream_, 1, 70, sms / 4, N, 1e-5, ++seed);  // 4
+    check_wkv5(*this, device_, *stream_, 1, 70, sms / 2, N, 1e-5, ++seed);               // 2
+    check_wkv5(*this, device_, *stream_, 1, 1, sms / 2, N, 1e-5, ++seed);                // 2, T = 1
+    check_wkv5(*this, device_, *stream_, 1, 40, sms / 2 + 1, N, 1e-5, ++seed);           // 1
+  }
+  check_wkv5(*this, device_, *stream_, 3, 70, 64, 64, 1e-5, ++seed);
+  check_wkv5(*this, device_, *stream_, 1, 1, 4, 64, 1e-5, ++seed);
+  check_wkv5(*this, device_, *stream_, 2, 30, 3, 16, 1e-5, ++seed);
+  check_wkv5(*this, device_, *stream_, 2, 100, 3, 64, 1e-5, ++seed, {/*per_token=*/false});
+  check_wkv5(*this, device_, *stream_, 1, 70, sms / 2, 64, 1e-5, ++seed, {false});
+  check_wkv5(*this, device_, *stream_, 2, 90, 3, 64, 1e-5, ++seed, {true, /*steep_from=*/24});
+  check_wkv5(*this, device_, *stream_, 1, 600, 5, 32, 1e-5, ++seed, {true, 300});
 }
 
 // The golden prompts (24 and 40 tokens) are shorter than the chunked WKV's default threshold, so

@@ -9,8 +9,8 @@
 // ops per replay.  Inputs that fit in L2 (60 MB on an H200) are rotated among enough copies to
 // stream from memory.  Prints one JSON object per measurement, then a summary table.
 //
-// Usage: rwkvrt_cuda_bench [--models 1.5B,7.2B | --models none] [--quick] [--wkv7-only |
-// --wkv5-only]
+// Usage: rwkvrt_cuda_bench [--models 1.5B,7.2B | --models none] [--quick] [--wkv7-only]
+// [--wkv5-only]   (either --wkv*-only runs just those WKV cases; both run both)
 // Without --quick each model is also loaded a second time with the opt-in rounded-activation
 // GEMMs (RWKVRT_CUDA_FAST_GEMM_ROWS=256) for its prefill and large-batch figures.
 #include <algorithm>
@@ -221,6 +221,31 @@ void bench_gemm(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
   }
 }
 
+// B zeroed states of `bytes_each` bytes in one allocation, and the device array of their bases
+// that a state reference points at.
+struct BenchStates {
+  BenchStates(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, uint64_t bytes_each)
+      : bytes(B * bytes_each), states(dev, bytes), bases(dev, B * sizeof(void*)) {
+    s.fill_zero(states.get(), bytes);
+    std::vector<void*> host(B);
+    for (uint64_t b = 0; b < B; ++b) host[b] = static_cast<char*>(states.get()) + b * bytes_each;
+    s.upload(bases.get(), host.data(), B * sizeof(void*));
+  }
+  rwkvrt_bk_state_ref ref() const { return {static_cast<void* const*>(bases.get()), 0}; }
+  uint64_t bytes;
+  DeviceBuffer states, bases;
+};
+
+// A WKV row: time per token of a call over `tokens` tokens taking `seconds`, and the state
+// traffic (every state read and written once per call).
+void report_wkv(const char* group, const char* name, double seconds, uint64_t tokens,
+                uint64_t state_bytes) {
+  char note[96];
+  std::snprintf(note, sizeof(note), "%.1f us per call, state traffic %.0f GB/s", seconds * 1e6,
+                2.0 * double(state_bytes) / seconds / 1e9);
+  report(group, name, seconds / double(tokens) * 1e6, "us/token", note);
+}
+
 // WKV7 on H heads of 64 for B sequences of T tokens, states contiguous.  fused: the v7_wkv op
 // of a decode step from layer 1 on (key preparation and value residual included), as the model
 // calls it.
@@ -240,14 +265,8 @@ void bench_wkv7_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, 
                      dk = upload_floats(dev, s, k), dv = upload_floats(dev, s, v),
                      dc = upload_floats(dev, s, kap), da = upload_floats(dev, s, a);
   DeviceBuffer dy(dev, M * C * sizeof(float));
-  const uint64_t state_bytes = H * N * N * sizeof(float);
-  DeviceBuffer states(dev, B * state_bytes);
-  s.fill_zero(states.get(), B * state_bytes);
-  std::vector<void*> bases(B);
-  for (uint64_t b = 0; b < B; ++b) bases[b] = static_cast<char*>(states.get()) + b * state_bytes;
-  DeviceBuffer dbases(dev, B * sizeof(void*));
-  s.upload(dbases.get(), bases.data(), B * sizeof(void*));
-  const rwkvrt_bk_state_ref ref{static_cast<void* const*>(dbases.get()), 0};
+  const BenchStates states(dev, s, B, H * N * N * sizeof(float));
+  const rwkvrt_bk_state_ref ref = states.ref();
   const int per = T >= 1024 ? 1 : T > 1 ? 10 : B >= 256 ? 5 : 50;
   // The fused op's extra inputs (k_k, k_a per channel; v_first, gate per row) and outputs.
   const std::vector<float> kk = normal(C, 7, 0.3f), ka = normal(C, 8, 0.3f),
@@ -272,11 +291,7 @@ void bench_wkv7_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, 
   char name[96];
   std::snprintf(name, sizeof(name), "%s H=%llu N=64 B=%llu T=%llu", fused ? "v7_wkv" : "wkv7",
                 (unsigned long long)H, (unsigned long long)B, (unsigned long long)T);
-  char note[96];
-  const double state_gbs = 2.0 * double(B * state_bytes) / t / 1e9;
-  std::snprintf(note, sizeof(note), "%.1f us per call, state traffic %.0f GB/s", t * 1e6,
-                state_gbs);
-  report("wkv7", name, t / double(M) * 1e6, "us/token", note);
+  report_wkv("wkv7", name, t, M, states.bytes);
 }
 
 void bench_wkv7(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
@@ -305,14 +320,8 @@ void bench_wkv5_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, 
                      dv = upload_floats(dev, s, v), du = upload_floats(dev, s, u),
                      dl = upload_floats(dev, s, ld);
   DeviceBuffer dy(dev, M * C * sizeof(float));
-  const uint64_t state_bytes = H * N * N * sizeof(float);
-  DeviceBuffer states(dev, B * state_bytes);
-  s.fill_zero(states.get(), B * state_bytes);
-  std::vector<void*> bases(B);
-  for (uint64_t b = 0; b < B; ++b) bases[b] = static_cast<char*>(states.get()) + b * state_bytes;
-  DeviceBuffer dbases(dev, B * sizeof(void*));
-  s.upload(dbases.get(), bases.data(), B * sizeof(void*));
-  const rwkvrt_bk_state_ref ref{static_cast<void* const*>(dbases.get()), 0};
+  const BenchStates states(dev, s, B, H * N * N * sizeof(float));
+  const rwkvrt_bk_state_ref ref = states.ref();
   const int per = T >= 1024 ? 1 : T > 1 ? 10 : 50;
   const double t = time_graph(
       s,
@@ -324,11 +333,7 @@ void bench_wkv5_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, 
   char name[96];
   std::snprintf(name, sizeof(name), "wkv6 H=%llu N=64 B=%llu T=%llu", (unsigned long long)H,
                 (unsigned long long)B, (unsigned long long)T);
-  char note[96];
-  const double state_gbs = 2.0 * double(B * state_bytes) / t / 1e9;
-  std::snprintf(note, sizeof(note), "%.1f us per call, state traffic %.0f GB/s", t * 1e6,
-                state_gbs);
-  report("wkv5", name, t / double(M) * 1e6, "us/token", note);
+  report_wkv("wkv5", name, t, M, states.bytes);
 }
 
 void bench_wkv5(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
@@ -497,7 +502,7 @@ int run(int argc, char** argv) {
       }
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--quick] [--wkv7-only | --wkv5-only] [--models 1.5B,7.2B|none]\n",
+                   "usage: %s [--quick] [--wkv7-only] [--wkv5-only] [--models 1.5B,7.2B|none]\n",
                    argv[0]);
       return 2;
     }
