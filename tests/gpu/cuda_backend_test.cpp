@@ -780,10 +780,22 @@ TEST_F(CudaTest, BatchedWkvWithScatteredStates) {
   check_wkv5(*this, device_, *stream_, 256, 2, 2, 64, 1e-5, 24);
 }
 
+// The SM count of device 0, from the name the plugin describes it with ("… (sm_90, 132 SMs)").
+uint64_t sm_count(const BackendEntry& e) {
+  rwkvrt_bk_device_desc d{};
+  d.struct_size = sizeof(d);
+  if (e.api->device_describe(0, &d) != RWKVRT_BK_OK) return 0;
+  const std::string name = d.name;
+  const size_t end = name.rfind(" SMs)"), begin = name.rfind(", ", end);
+  if (end == std::string::npos || begin == std::string::npos) return 0;
+  return std::strtoull(name.substr(begin + 2, end - begin - 2).c_str(), nullptr, 10);
+}
+
 // Prompts of 64 tokens and more run the chunked kernels for head sizes 32 and 64, with a head's
-// value rows over 4, 2 or 1 blocks depending on how many heads there are (132 SMs: ≤ 66 heads,
-// ≤ 132, more), partial last chunks, and chunks whose decays force the token-by-token path
-// between chunked ones (the state passes between the two forms).
+// value rows over 4, 2 or 1 blocks depending on how many heads there are (N = 64: 4 while two
+// blocks per head fit the SMs, 2 while one does; N = 32: 2 while one does), the head counts at
+// each boundary taken from the device's SM count; partial last chunks, and chunks whose decays
+// force the token-by-token path between chunked ones (the state passes between the two forms).
 TEST_F(CudaTest, ChunkedWkvCoversEveryBlockSplit) {
   check_wkv7(*this, device_, *stream_, 1, 80, 4, 64, 1e-5, 41);
   check_wkv7(*this, device_, *stream_, 3, 70, 64, 64, 1e-5, 42);
@@ -796,17 +808,14 @@ TEST_F(CudaTest, ChunkedWkvCoversEveryBlockSplit) {
   // (T = 1000, N = 32).
   check_wkv7(*this, device_, *stream_, 2, 600, 3, 64, 1e-5, 48, 300);
   check_wkv7(*this, device_, *stream_, 1, 1000, 5, 32, 1e-5, 49);
-}
-
-// The SM count of device 0, from the name the plugin describes it with ("… (sm_90, 132 SMs)").
-uint64_t sm_count(const BackendEntry& e) {
-  rwkvrt_bk_device_desc d{};
-  d.struct_size = sizeof(d);
-  if (e.api->device_describe(0, &d) != RWKVRT_BK_OK) return 0;
-  const std::string name = d.name;
-  const size_t end = name.rfind(" SMs)"), begin = name.rfind(", ", end);
-  if (end == std::string::npos || begin == std::string::npos) return 0;
-  return std::strtoull(name.substr(begin + 2, end - begin - 2).c_str(), nullptr, 10);
+  const uint64_t sms = sm_count(entry_);
+  ASSERT_GE(sms, 8u) << "could not read the SM count from the device's description";
+  check_wkv7(*this, device_, *stream_, 1, 70, sms / 2, 64, 1e-5, 141);      // 4 blocks per head
+  check_wkv7(*this, device_, *stream_, 1, 70, sms / 2 + 1, 64, 1e-5, 142);  // 2
+  check_wkv7(*this, device_, *stream_, 1, 70, sms, 64, 1e-5, 143);          // 2
+  check_wkv7(*this, device_, *stream_, 1, 70, sms + 1, 64, 1e-5, 144);      // 1
+  check_wkv7(*this, device_, *stream_, 1, 70, sms, 32, 1e-5, 145);          // 2
+  check_wkv7(*this, device_, *stream_, 1, 70, sms + 1, 32, 1e-5, 146);      // 1
 }
 
 // The WKV-5/6 kernel with a head's value columns over 4, 2 or 1 blocks (4 while the blocks stay
