@@ -5,44 +5,13 @@
 #include <cfloat>
 
 #include "activation.h"
+#include "half_convert.h"
 #include "kernels.h"
 
 namespace rwkvrt::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr float kHalfMax = 65504.0f;
-
-template <typename T>
-__device__ __forceinline__ T to_type(float v);
-template <>
-__device__ __forceinline__ gpu_half to_type<gpu_half>(float v) {
-  return __float2half_rn(v);
-}
-template <>
-__device__ __forceinline__ gpu_bf16 to_type<gpu_bf16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-template <typename T>
-__device__ __forceinline__ float from_type(T v);
-template <>
-__device__ __forceinline__ float from_type<gpu_half>(gpu_half v) {
-  return __half2float(v);
-}
-template <>
-__device__ __forceinline__ float from_type<gpu_bf16>(gpu_bf16 v) {
-  return __bfloat162float(v);
-}
-
-// f16 keeps NaN and saturates finite values (and infinities) at the largest half.
-template <typename T>
-__device__ __forceinline__ float saturate(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ float saturate<gpu_half>(float v) {
-  return isnan(v) ? v : fminf(fmaxf(v, -kHalfMax), kHalfMax);
-}
 
 // x[m][k], or act(x[m][k]) when a prologue activation is given (the channel mix's ReLU², applied
 // with apply_activation's arithmetic, as the separate epilogue kernel would have).
@@ -68,6 +37,16 @@ __global__ void __launch_bounds__(kThreads)
       v[e] = to_type<T>(k0 + e < K ? saturate<T>(input_at(xr, k0 + e, act)) : 0.0f);
     *reinterpret_cast<uint4*>(out + m * Kp + k0) = *reinterpret_cast<const uint4*>(v);
   }
+}
+
+// out[i] = x[i] rounded, i < n (the fallbacks of the producers writing half activations).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    round_elements_kernel(const float* x, uint64_t n, T* out) {
+  gpu_kernel_start();
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += uint64_t(gridDim.x) * blockDim.x)
+    out[i] = round_activation<T>(x[i]);
 }
 
 // Several activation matrices rounded in one launch (a group of GEMMs): 8 outputs per thread
@@ -217,6 +196,15 @@ gpuError_t launch_round_activations(const rwkvrt_bk_stream* s, WeightStorage sto
     return gpu_launch(l, round_kernel<gpu_bf16>, x, M, ldx, K, Kp, static_cast<gpu_bf16*>(out),
                       act);
   return gpu_launch(l, round_kernel<gpu_half>, x, M, ldx, K, Kp, static_cast<gpu_half*>(out), act);
+}
+
+gpuError_t launch_round_elements(const rwkvrt_bk_stream* s, WeightStorage storage, const float* x,
+                                 uint64_t n, void* out) {
+  if (n == 0) return gpuSuccess;
+  const GpuLaunch l = launch_on(s, dim3(blocks_for(n, kThreads)), dim3(kThreads));
+  if (storage == WeightStorage::BF16)
+    return gpu_launch(l, round_elements_kernel<gpu_bf16>, x, n, static_cast<gpu_bf16*>(out));
+  return gpu_launch(l, round_elements_kernel<gpu_half>, x, n, static_cast<gpu_half*>(out));
 }
 
 gpuError_t launch_round_group(const rwkvrt_bk_stream* s, WeightStorage storage, RoundGroup& g) {

@@ -32,6 +32,10 @@ gpuError_t launch_round_activations(const rwkvrt_bk_stream* s, WeightStorage sto
                                     const float* x, uint64_t M, uint64_t ldx, uint64_t K,
                                     uint64_t Kp, void* out, int32_t act = RWKVRT_BK_NO_ACTIVATION);
 
+// out[i] = x[i] rounded to `storage` (F16 or BF16) as launch_round_activations rounds, i < n.
+gpuError_t launch_round_elements(const rwkvrt_bk_stream* s, WeightStorage storage, const float* x,
+                                 uint64_t n, void* out);
+
 // Flat groups (RoundGroup, BiasActGroup, CombineGroup below): item i owns the elements (or
 // tiles) [item[i].first, item[i].first + size(item[i])) of one grid-stride index space.  Fills
 // every `first` and `total`; returns the total.
@@ -169,8 +173,10 @@ gpuError_t launch_value_residual(const rwkvrt_bk_stream* s, const float* v, cons
 gpuError_t launch_layer_norm(const rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args& a);
 gpuError_t launch_group_norm(const rwkvrt_bk_stream* s, const rwkvrt_bk_norm_args& a);
 gpuError_t launch_token_shift(const rwkvrt_bk_stream* s, const rwkvrt_bk_token_shift_args& a);
-// LayerNorm, token shift and mix: one kernel for T = 1, else the three through scratch.
-gpuError_t launch_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args& a);
+// LayerNorm, token shift and mix in one kernel (the three through scratch for unusual shapes).
+// `out_type` F16/BF16: a.out holds that type, each output rounded as launch_round_activations.
+gpuError_t launch_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args& a,
+                                 WeightStorage out_type = WeightStorage::F32);
 gpuError_t launch_mix(const rwkvrt_bk_stream* s, const rwkvrt_bk_mix_args& a);
 
 // ---- WKV and the v7 helpers --------------------------------------------------------------------
@@ -193,8 +199,10 @@ gpuError_t launch_wkv7_chunked(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv7_a
 gpuError_t launch_v7_wkv(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_wkv_args& a);
 gpuError_t launch_v7_key_prep(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_key_args& a);
 gpuError_t launch_v7_bonus(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_bonus_args& a);
-// GroupNorm + bonus + gate, one warp per (row, head).
-gpuError_t launch_v7_output(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args& a);
+// GroupNorm + bonus + gate, one warp per (row, head).  With `out_type` F16/BF16 the result goes
+// to `out` ([M][H·N] of that type, rounded as launch_round_activations) and a.y is only read.
+gpuError_t launch_v7_output(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args& a,
+                            WeightStorage out_type = WeightStorage::F32, void* out = nullptr);
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 // The fp32 state of sequence b in a state reference (bases[b] + offset bytes).

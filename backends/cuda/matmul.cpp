@@ -83,6 +83,13 @@ int blas_failed(rwkvrt_bk_stream* s, int status, const char* what) {
                                         " failed: " + blas_status_string(status));
 }
 
+// cuBLAS for this stream, created on first use; a capture in progress is abandoned on failure.
+int ensure_blas_or_abandon(rwkvrt_bk_stream* s) {
+  const int rc = ensure_blas(s);
+  if (rc != RWKVRT_BK_OK) abandon_capture(s);
+  return rc;
+}
+
 BlasType blas_type(WeightStorage st) {
   return st == WeightStorage::F16    ? BlasType::F16
          : st == WeightStorage::BF16 ? BlasType::BF16
@@ -211,11 +218,8 @@ int codes(rwkvrt_bk_stream* s, const rwkvrt_bk_weight* w, const rwkvrt_bk_matmul
 // The tensor-core or SGEMM paths (M > kGemvMaxRows).
 int gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, uint64_t ldx, uint64_t ldy) {
   const rwkvrt_bk_weight* w = a.w;
-  const int rc = ensure_blas(s);
-  if (rc != RWKVRT_BK_OK) {
-    abandon_capture(s);
-    return rc;
-  }
+  const int rc = ensure_blas_or_abandon(s);
+  if (rc != RWKVRT_BK_OK) return rc;
   switch (w->storage) {
     case WeightStorage::F32:
       return dense_f32(s, w, a, ldx, ldy);
@@ -317,11 +321,8 @@ int grouped_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32
   }
   // Long prompts: item by item, less scratch.
   if (!fits || c.total() > kGroupScratchBudget) return each_item(s, items, n);
-  const int blas_rc = ensure_blas(s);
-  if (blas_rc != RWKVRT_BK_OK) {
-    abandon_capture(s);
-    return blas_rc;
-  }
+  const int blas_rc = ensure_blas_or_abandon(s);
+  if (blas_rc != RWKVRT_BK_OK) return blas_rc;
   void* base = s->scratch.get(c.total());
   if (!base) return out_of_scratch(c.total());
   auto terms = [&](uint32_t j) { return c.piece(base, int(j)); };
@@ -377,16 +378,78 @@ int grouped_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32
   return check_op(s, launch_bias_act_group(s, epilogues), "matmul_group epilogue");
 }
 
+const char* storage_name(WeightStorage st) {
+  switch (st) {
+    case WeightStorage::F32:
+      return "f32";
+    case WeightStorage::F16:
+      return "f16";
+    case WeightStorage::BF16:
+      return "bf16";
+    case WeightStorage::Codes:
+      return "block codes";
+  }
+  return "?";
+}
+
+// Refuses a matmul on `half` activations whose weight is not stored as `half`.
+int check_half_weight(const rwkvrt_bk_weight* w, WeightStorage half, const std::string& what) {
+  if (w->storage == half) return RWKVRT_BK_OK;
+  return set_error(RWKVRT_BK_UNSUPPORTED, what + ": the activations are " + storage_name(half) +
+                                              " but weight '" + w->name + "' is stored as " +
+                                              storage_name(w->storage));
+}
+
+// y (+)= W·x with x already of the weight's type ([M][ldx], a *_half entry): one GEMM over the
+// K used columns (the weight's padding to Kp is not read), whatever the path the weight's
+// precision would pick for fp32 activations.
+int gemm_half(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, uint64_t ldx, uint64_t ldy) {
+  const rwkvrt_bk_weight* w = a.w;
+  const int st =
+      blas_gemm(s->blas, blas_type(w->storage), int(w->rows), int(a.M), int(w->cols), w->data,
+                int(w->kp), a.x, int(ldx), a.y, int(ldy), a.accumulate ? 1.0f : 0.0f);
+  return st == 0 ? RWKVRT_BK_OK : blas_failed(s, st, "GEMM");
+}
+
 }  // namespace
+
+int matmul_group_half(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n,
+                      WeightStorage half) {
+  uint64_t ldx[RWKVRT_BK_MAX_GROUP], ldy[RWKVRT_BK_MAX_GROUP];
+  for (uint32_t i = 0; i < n; ++i) {
+    const std::string what = "matmul_group_half item " + std::to_string(i);
+    int rc = check_half_weight(items[i].args.w, half, what);
+    if (rc == RWKVRT_BK_OK) rc = resolve_dims(items[i].args, &ldx[i], &ldy[i]);
+    if (rc != RWKVRT_BK_OK) return rc;
+  }
+  const int rc = ensure_blas_or_abandon(s);
+  if (rc != RWKVRT_BK_OK) return rc;
+  BiasActGroup epilogues{};
+  for (uint32_t i = 0; i < n; ++i) {
+    const rwkvrt_bk_matmul_args& a = items[i].args;
+    if (a.M == 0) continue;
+    const int st = gemm_half(s, a, ldx[i], ldy[i]);
+    if (st != RWKVRT_BK_OK) return st;
+    if (items[i].bias || items[i].act != RWKVRT_BK_NO_ACTIVATION)
+      epilogues.item[epilogues.n++] =
+          BiasActItem{a.y, a.M, a.w->rows, ldy[i], items[i].bias, items[i].act, 0, 0};
+  }
+  return check_op(s, launch_bias_act_group(s, epilogues), "matmul_group_half epilogue");
+}
 
 int matmul_group_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n) {
   HalfPath path = HalfPath::Rounded;
   return group_path(s, items, n, &path) ? grouped_gemm(s, items, n, path) : each_item(s, items, n);
 }
 
-int channel_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args& c) {
+namespace {
+
+// The channel mix with its key matmul given as `key_raw` (writing the raw sums W_key·x into
+// c.hidden) and `key_relu2` (the same with the ReLU² epilogue).
+template <class KeyRaw, class KeyRelu2>
+int channel_mix_with(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args& c, KeyRaw key_raw,
+                     KeyRelu2 key_relu2) {
   const rwkvrt_bk_weight* wv = c.value;
-  const rwkvrt_bk_matmul_args key{c.x, c.M, c.ldx, c.key, c.hidden, 0, 0u};
   const rwkvrt_bk_matmul_args value{c.hidden, c.M, 0, wv, c.y, c.ldy, c.accumulate};
   // The value GEMM's input passes through a rounding or splitting kernel anyway on the rounded
   // and the two-GEMM split paths: the ReLU² is applied there, and the key GEMM writes its raw
@@ -395,20 +458,37 @@ int channel_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args& c) {
   const bool half = wv->storage == WeightStorage::F16 || wv->storage == WeightStorage::BF16;
   const HalfPath path = half_path(s, wv, c.M);
   if (!half || c.M <= kGemvMaxRows || path == HalfPath::SplitStacked) {
-    const int rc = matmul(s, key, nullptr, RWKVRT_BK_RELU_SQUARE);
+    const int rc = key_relu2();
     return rc != RWKVRT_BK_OK ? rc : matmul(s, value);
   }
   uint64_t ldx = 0, ldy = 0;
   int rc = resolve_dims(value, &ldx, &ldy);
-  if (rc == RWKVRT_BK_OK) rc = matmul(s, key);
-  if (rc == RWKVRT_BK_OK) rc = ensure_blas(s);
-  if (rc != RWKVRT_BK_OK) {
-    abandon_capture(s);
-    return rc;
-  }
+  if (rc == RWKVRT_BK_OK) rc = key_raw();
+  if (rc == RWKVRT_BK_OK) rc = ensure_blas_or_abandon(s);
+  if (rc != RWKVRT_BK_OK) return rc;
   return path == HalfPath::Rounded
              ? dense_fast(s, wv, value, ldx, ldy, RWKVRT_BK_RELU_SQUARE)
              : dense_split_large(s, wv, value, ldx, ldy, RWKVRT_BK_RELU_SQUARE);
+}
+
+}  // namespace
+
+int channel_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args& c) {
+  const rwkvrt_bk_matmul_args key{c.x, c.M, c.ldx, c.key, c.hidden, 0, 0u};
+  return channel_mix_with(
+      s, c, [&] { return matmul(s, key); },
+      [&] { return matmul(s, key, nullptr, RWKVRT_BK_RELU_SQUARE); });
+}
+
+int channel_mix_half(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args& c, WeightStorage half) {
+  const rwkvrt_bk_matmul_item key{
+      {c.x, c.M, c.ldx, c.key, c.hidden, 0, 0u}, nullptr, RWKVRT_BK_NO_ACTIVATION};
+  const rwkvrt_bk_matmul_item key_relu2{key.args, nullptr, RWKVRT_BK_RELU_SQUARE};
+  const int rc = check_half_weight(c.key, half, "channel_mix_half");
+  if (rc != RWKVRT_BK_OK) return rc;
+  return channel_mix_with(
+      s, c, [&] { return matmul_group_half(s, &key, 1, half); },
+      [&] { return matmul_group_half(s, &key_relu2, 1, half); });
 }
 
 int matmul(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_args& a, const float* bias, int32_t act) {

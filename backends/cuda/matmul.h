@@ -22,4 +22,15 @@ int matmul_group_gemm(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, u
 // the ReLU² is applied in that pass; elsewhere the two matmuls with the key's epilogue.
 int channel_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args& args);
 
+// matmul_group_half (validated by the caller but for the weights' storage): every item's x holds
+// `half` (F16/BF16) values and its weight must be stored so; one GEMM per item on them, the
+// epilogues in one launch.
+int matmul_group_half(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n,
+                      WeightStorage half);
+
+// The channel mix on `half` activations x (channel_mix_half): the key GEMM as matmul_group_half,
+// the rest as channel_mix.
+int channel_mix_half(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args& args,
+                     WeightStorage half);
+
 }  // namespace rwkvrt::cuda

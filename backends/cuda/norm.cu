@@ -6,6 +6,7 @@
 // read and written by the same thread, after the reductions.
 #include <algorithm>
 
+#include "half_convert.h"
 #include "kernels.h"
 
 namespace rwkvrt::cuda {
@@ -156,7 +157,7 @@ __device__ __forceinline__ void normalise_row(const float4* xr, uint32_t nv, uin
   }
 }
 
-template <int KMAX>
+template <int KMAX, typename OutT>
 __global__ void norm_shift_mix_rows_kernel(rwkvrt_bk_norm_shift_mix_args a) {
   __shared__ float shared32[kWarp];
   gpu_kernel_start();
@@ -180,10 +181,10 @@ __global__ void norm_shift_mix_rows_kernel(rwkvrt_bk_norm_shift_mix_args a) {
   } else {
     normalise_row<KMAX>(x + (t0 - 1) * nv, nv, C, gamma, beta, a.eps, shared32, prev);
   }
-  const uint64_t plane = a.B * a.T * C;  // floats between consecutive outputs o
+  const uint64_t plane = a.B * a.T * C;  // values between consecutive outputs o
   for (uint64_t t = t0; t < t_end; ++t) {
     normalise_row<KMAX>(x + t * nv, nv, C, gamma, beta, a.eps, shared32, cur);
-    float* out = a.out + (b * a.T + t) * C;
+    OutT* out = reinterpret_cast<OutT*>(a.out) + (b * a.T + t) * C;
 #pragma unroll
     for (int k = 0; k < KMAX; ++k) {
       const uint32_t i = threadIdx.x + uint32_t(k) * blockDim.x;
@@ -192,9 +193,9 @@ __global__ void norm_shift_mix_rows_kernel(rwkvrt_bk_norm_shift_mix_args a) {
       const float4 d = make_float4(pv.x - h.x, pv.y - h.y, pv.z - h.z, pv.w - h.w);
       for (uint32_t o = 0; o < a.n_out; ++o) {
         const float4 coef = reinterpret_cast<const float4*>(a.mix + uint64_t(o) * C)[i];
-        reinterpret_cast<float4*>(out + o * plane)[i] =
-            make_float4(fmaf(d.x, coef.x, h.x), fmaf(d.y, coef.y, h.y), fmaf(d.z, coef.z, h.z),
-                        fmaf(d.w, coef.w, h.w));
+        store4<OutT>(out + o * plane + uint64_t(i) * 4,
+                     make_float4(fmaf(d.x, coef.x, h.x), fmaf(d.y, coef.y, h.y),
+                                 fmaf(d.z, coef.z, h.z), fmaf(d.w, coef.w, h.w)));
       }
       prev.v[k] = h;
     }
@@ -215,9 +216,23 @@ __global__ void norm_shift_mix_rows_kernel(rwkvrt_bk_norm_shift_mix_args a) {
   }
 }
 
+template <int KMAX>
+gpuError_t launch_rows(const GpuLaunch& l, const rwkvrt_bk_norm_shift_mix_args& a,
+                       WeightStorage out_type) {
+  switch (out_type) {
+    case WeightStorage::F16:
+      return gpu_launch(l, norm_shift_mix_rows_kernel<KMAX, gpu_half>, a);
+    case WeightStorage::BF16:
+      return gpu_launch(l, norm_shift_mix_rows_kernel<KMAX, gpu_bf16>, a);
+    default:
+      return gpu_launch(l, norm_shift_mix_rows_kernel<KMAX, float>, a);
+  }
+}
+
 }  // namespace
 
-gpuError_t launch_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args& a) {
+gpuError_t launch_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args& a,
+                                 WeightStorage out_type) {
   const uint64_t M = a.B * a.T;
   if (M == 0 || a.C == 0) return gpuSuccess;
   const bool aligned = a.C % 4 == 0 && aligned16(a.x) && aligned16(a.gamma) && aligned16(a.beta) &&
@@ -236,21 +251,26 @@ gpuError_t launch_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift
   const uint64_t tiles = a.B * ((a.T + kTileRows - 1) / kTileRows);
   if (aligned && kmax <= 8 && tiles < (uint64_t(1) << 31)) {
     const GpuLaunch l = launch_on(s, dim3(unsigned(tiles)), dim3(threads));
-    return kmax <= 1   ? gpu_launch(l, norm_shift_mix_rows_kernel<1>, a)
-           : kmax <= 2 ? gpu_launch(l, norm_shift_mix_rows_kernel<2>, a)
-           : kmax <= 4 ? gpu_launch(l, norm_shift_mix_rows_kernel<4>, a)
-                       : gpu_launch(l, norm_shift_mix_rows_kernel<8>, a);
+    return kmax <= 1   ? launch_rows<1>(l, a, out_type)
+           : kmax <= 2 ? launch_rows<2>(l, a, out_type)
+           : kmax <= 4 ? launch_rows<4>(l, a, out_type)
+                       : launch_rows<8>(l, a, out_type);
   }
-  // Unusual shapes: the three ops through scratch.
-  float* xhat = static_cast<float*>(s->scratch.get(2 * M * a.C * sizeof(float)));
+  // Unusual shapes: the three ops through scratch (and a rounding pass for half outputs).
+  const bool half = out_type != WeightStorage::F32;
+  const uint64_t floats = (2 + (half ? a.n_out : 0)) * M * a.C;
+  float* xhat = static_cast<float*>(s->scratch.get(floats * sizeof(float)));
   if (!xhat) return gpuErrorMemoryAllocation;
   float* prev = xhat + M * a.C;
+  float* mixed = half ? prev + M * a.C : a.out;
   gpuError_t e =
       launch_layer_norm(s, rwkvrt_bk_norm_args{a.x, xhat, M, a.C, 0, a.gamma, a.beta, a.eps});
   if (e == gpuSuccess)
     e = launch_token_shift(s, rwkvrt_bk_token_shift_args{xhat, prev, a.B, a.T, a.C, a.shift});
   if (e == gpuSuccess)
-    e = launch_mix(s, rwkvrt_bk_mix_args{xhat, prev, M, a.C, a.n_out, a.mix, nullptr, a.out});
+    e = launch_mix(s, rwkvrt_bk_mix_args{xhat, prev, M, a.C, a.n_out, a.mix, nullptr, mixed});
+  if (e == gpuSuccess && half)
+    e = launch_round_elements(s, out_type, mixed, a.n_out * M * a.C, a.out);
   return e;
 }
 

@@ -146,6 +146,12 @@ int device_describe(int32_t device, rwkvrt_bk_device_desc* out) {
     out->memory_free = free_bytes;
   if (out->struct_size >= offsetof(rwkvrt_bk_device_desc, preferred_pass_rows) + sizeof(uint32_t))
     out->preferred_pass_rows = kPreferredPassRows;
+  // GEMMs on weights prepared with RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS round their activations
+  // from kGemvMaxRows + 1 rows (matmul.cpp); RWKVRT_CUDA_HALF_ACTIVATIONS=0 asks hosts to hand
+  // them fp32 activations all the same (for measurements against the rounding passes).
+  if (out->struct_size >= offsetof(rwkvrt_bk_device_desc, half_activation_rows) + sizeof(uint32_t))
+    out->half_activation_rows =
+        env_flag("RWKVRT_CUDA_HALF_ACTIVATIONS", true) ? uint32_t(kGemvMaxRows + 1) : 0;
   return RWKVRT_BK_OK;
 }
 
@@ -400,29 +406,39 @@ int op_matmul_group(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uin
   return matmul_group_gemm(s, items, n);
 }
 
-int op_channel_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args* a) {
-  RWKVRT_OP_PROLOGUE(s, "channel_mix");
+// The argument checks of channel_mix and channel_mix_half: RWKVRT_BK_OK or the error set.
+int channel_mix_problem(const rwkvrt_bk_channel_mix_args* a, const std::string& entry) {
   if (!a || !a->key || !a->value || (a->M && (!a->x || !a->hidden || !a->y)))
-    return set_error(RWKVRT_BK_INVALID, "channel_mix: null argument");
+    return set_error(RWKVRT_BK_INVALID, entry + ": null argument");
   if (a->value->cols != a->key->rows)
     return set_error(RWKVRT_BK_INVALID,
-                     "channel_mix: the value matrix has " + std::to_string(a->value->cols) +
+                     entry + ": the value matrix has " + std::to_string(a->value->cols) +
                          " columns but the key matrix " + std::to_string(a->key->rows) + " rows");
   if ((a->ldx && a->ldx < a->key->cols) || (a->ldy && a->ldy < a->value->rows))
-    return set_error(RWKVRT_BK_INVALID, "channel_mix: leading dimension smaller than the row");
-  if (a->accumulate > 1)
-    return set_error(RWKVRT_BK_INVALID, "channel_mix: accumulate must be 0 or 1");
+    return set_error(RWKVRT_BK_INVALID, entry + ": leading dimension smaller than the row");
+  if (a->accumulate > 1) return set_error(RWKVRT_BK_INVALID, entry + ": accumulate must be 0 or 1");
+  return RWKVRT_BK_OK;
+}
+
+int op_channel_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args* a) {
+  RWKVRT_OP_PROLOGUE(s, "channel_mix");
+  if (const int rc = channel_mix_problem(a, "channel_mix"); rc != RWKVRT_BK_OK) return rc;
   if (a->M == 0) return RWKVRT_BK_OK;
   return channel_mix(s, *a);
 }
 
+// The argument checks of norm_shift_mix and norm_shift_mix_half: RWKVRT_BK_OK or the error set.
+int norm_shift_mix_problem(const rwkvrt_bk_norm_shift_mix_args* a, const std::string& entry) {
+  if (!a) return set_error(RWKVRT_BK_INVALID, entry + ": null argument");
+  if (a->n_out < 1 || a->n_out > 8)
+    return set_error(RWKVRT_BK_INVALID, entry + ": n_out must be 1..8");
+  if (a->T == 0 && a->B > 0) return set_error(RWKVRT_BK_INVALID, entry + ": T must be at least 1");
+  return RWKVRT_BK_OK;
+}
+
 int op_norm_shift_mix(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args* a) {
   RWKVRT_OP_PROLOGUE(s, "norm_shift_mix");
-  if (!a) return set_error(RWKVRT_BK_INVALID, "norm_shift_mix: null argument");
-  if (a->n_out < 1 || a->n_out > 8)
-    return set_error(RWKVRT_BK_INVALID, "norm_shift_mix: n_out must be 1..8");
-  if (a->T == 0 && a->B > 0)
-    return set_error(RWKVRT_BK_INVALID, "norm_shift_mix: T must be at least 1");
+  if (const int rc = norm_shift_mix_problem(a, "norm_shift_mix"); rc != RWKVRT_BK_OK) return rc;
   return check_op(s, launch_norm_shift_mix(s, *a), "norm_shift_mix");
 }
 
@@ -430,6 +446,64 @@ int op_v7_output(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args* a) {
   RWKVRT_OP_PROLOGUE(s, "v7_output");
   if (!a) return set_error(RWKVRT_BK_INVALID, "v7_output: null argument");
   return check_op(s, launch_v7_output(s, *a), "v7_output");
+}
+
+// The storage type of the `half` argument of a *_half entry; false (with the error set) when it
+// is neither f16 nor bf16.
+bool half_storage(rwkvrt_bk_dtype half, const char* entry, WeightStorage* out) {
+  if (half == RWKVRT_BK_F16 || half == RWKVRT_BK_BF16) {
+    *out = half == RWKVRT_BK_F16 ? WeightStorage::F16 : WeightStorage::BF16;
+    return true;
+  }
+  set_error(RWKVRT_BK_INVALID, std::string(entry) + ": the half type must be f16 or bf16 (got " +
+                                   std::to_string(int(half)) + ")");
+  return false;
+}
+
+int op_norm_shift_mix_half(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args* a,
+                           rwkvrt_bk_dtype half) {
+  WeightStorage out_type;
+  if (!half_storage(half, "norm_shift_mix_half", &out_type)) return RWKVRT_BK_INVALID;
+  RWKVRT_OP_PROLOGUE(s, "norm_shift_mix_half");
+  if (const int rc = norm_shift_mix_problem(a, "norm_shift_mix_half"); rc != RWKVRT_BK_OK)
+    return rc;
+  return check_op(s, launch_norm_shift_mix(s, *a, out_type), "norm_shift_mix_half");
+}
+
+int op_v7_output_half(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args* a, rwkvrt_bk_dtype half,
+                      void* out) {
+  WeightStorage out_type;
+  if (!half_storage(half, "v7_output_half", &out_type)) return RWKVRT_BK_INVALID;
+  RWKVRT_OP_PROLOGUE(s, "v7_output_half");
+  if (!a || (a->M && a->H && a->N && !out))
+    return set_error(RWKVRT_BK_INVALID, "v7_output_half: null argument");
+  return check_op(s, launch_v7_output(s, *a, out_type, out), "v7_output_half");
+}
+
+int op_matmul_group_half(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n,
+                         rwkvrt_bk_dtype half) {
+  WeightStorage x_type;
+  if (!half_storage(half, "matmul_group_half", &x_type)) return RWKVRT_BK_INVALID;
+  RWKVRT_OP_PROLOGUE(s, "matmul_group_half");
+  if (!items || n == 0 || n > RWKVRT_BK_MAX_GROUP)
+    return set_error(RWKVRT_BK_INVALID, "matmul_group_half: need 1.." +
+                                            std::to_string(RWKVRT_BK_MAX_GROUP) + " items");
+  for (uint32_t i = 0; i < n; ++i) {
+    int code = 0;
+    if (const char* problem = matmul_problem(items[i].args, items[i].bias, items[i].act, &code))
+      return set_error(code, "matmul_group_half item " + std::to_string(i) + ": " + problem);
+  }
+  return matmul_group_half(s, items, n, x_type);
+}
+
+int op_channel_mix_half(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args* a,
+                        rwkvrt_bk_dtype half) {
+  WeightStorage x_type;
+  if (!half_storage(half, "channel_mix_half", &x_type)) return RWKVRT_BK_INVALID;
+  RWKVRT_OP_PROLOGUE(s, "channel_mix_half");
+  if (const int rc = channel_mix_problem(a, "channel_mix_half"); rc != RWKVRT_BK_OK) return rc;
+  if (a->M == 0) return RWKVRT_BK_OK;
+  return channel_mix_half(s, *a, x_type);
 }
 
 int op_gather_rows(rwkvrt_bk_stream* s, const float* table, uint64_t C, const int32_t* ids,
@@ -640,6 +714,10 @@ const rwkvrt_backend_v1& table() {
     v.host_free = &host_free;
     v.v7_wkv = &op_v7_wkv;
     v.channel_mix = &op_channel_mix;
+    v.norm_shift_mix_half = &op_norm_shift_mix_half;
+    v.v7_output_half = &op_v7_output_half;
+    v.matmul_group_half = &op_matmul_group_half;
+    v.channel_mix_half = &op_channel_mix_half;
     return v;
   }();
   return t;

@@ -2,6 +2,7 @@
 // k̃ = k⊙(1 + (a − 1)⊙k_a)), the bonus added after GroupNorm (y += (Σ r⊙k̃⊙r_k)·v), and the fused
 // GroupNorm + bonus + gate.  One logical warp per (row, head); the head's sums are warp reductions
 // in fp32.
+#include "half_convert.h"
 #include "kernels.h"
 
 namespace rwkvrt::cuda {
@@ -48,9 +49,11 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
 }
 
 // group_norm_kernel, bonus_kernel and the gate multiply of one (row, head) in one warp, with
-// the same arithmetic in the same order, so the result equals the three kernels'.
+// the same arithmetic in the same order, so the result equals the three kernels'.  It goes to
+// out (a.y in place for float; else a separate array of half values, a.y only read).
+template <typename OutT>
 __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
-    output_kernel(uint64_t MH, uint32_t H, uint32_t N, rwkvrt_bk_v7_output_args a) {
+    output_kernel(uint64_t MH, uint32_t H, uint32_t N, rwkvrt_bk_v7_output_args a, OutT* out) {
   gpu_kernel_start();
   const uint64_t gid = uint64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
   if (gid >= MH) return;
@@ -72,7 +75,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
   sum = warp_sum(sum);
   for (uint32_t i = lane; i < N; i += kWarp) {
     const float normed = fmaf((y[i] - mean) * inv, gr[i], br[i]);
-    y[i] = fmaf(sum, a.v[o + i], normed) * a.g[o + i];
+    out[o + i] = round_activation<OutT>(fmaf(sum, a.v[o + i], normed) * a.g[o + i]);
   }
 }
 
@@ -98,11 +101,20 @@ gpuError_t launch_v7_bonus(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_bonus_a
                     a.r_k);
 }
 
-gpuError_t launch_v7_output(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args& a) {
+gpuError_t launch_v7_output(const rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args& a,
+                            WeightStorage out_type, void* out) {
   const uint64_t MH = a.M * a.H;
   if (MH == 0 || a.N == 0) return gpuSuccess;
   const GpuLaunch l = launch_on(s, dim3(blocks_of(MH)), dim3(kWarpsPerBlock * kWarp));
-  return gpu_launch(l, output_kernel, MH, uint32_t(a.H), uint32_t(a.N), a);
+  const uint32_t H = uint32_t(a.H), N = uint32_t(a.N);
+  switch (out_type) {
+    case WeightStorage::F16:
+      return gpu_launch(l, output_kernel<gpu_half>, MH, H, N, a, static_cast<gpu_half*>(out));
+    case WeightStorage::BF16:
+      return gpu_launch(l, output_kernel<gpu_bf16>, MH, H, N, a, static_cast<gpu_bf16*>(out));
+    default:
+      return gpu_launch(l, output_kernel<float>, MH, H, N, a, a.y);
+  }
 }
 
 }  // namespace rwkvrt::cuda

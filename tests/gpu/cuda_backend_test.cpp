@@ -506,6 +506,294 @@ TEST_F(CudaTest, GemmGroupEqualsSeparateCalls) {
     }
 }
 
+// ---- half-precision activations (ABI revision 4) -------------------------------------------
+
+// An activation as the matmul's rounding pass stores it (f16 saturating at ±65504).
+uint16_t rounded_bits(rwkvrt_bk_dtype dt, float v) {
+  if (dt == RWKVRT_BK_BF16) return f32_to_bf16(v);
+  return f32_to_f16(std::isnan(v) ? v : std::min(65504.0f, std::max(-65504.0f, v)));
+}
+
+std::vector<uint16_t> rounded(rwkvrt_bk_dtype dt, const Floats& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = rounded_bits(dt, v[i]);
+  return out;
+}
+
+size_t half_mismatches(const std::vector<uint16_t>& a, const std::vector<uint16_t>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  size_t n = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) n += a[i] != b[i];
+  return n;
+}
+
+const char* dtype_name(rwkvrt_bk_dtype dt) {
+  return dt == RWKVRT_BK_F16 ? "f16" : "bf16";
+}
+
+// The producers of half activations write exactly what the fp32 op followed by the matmul's
+// rounding pass gives: norm_shift_mix_half on the one-kernel paths (decode width, tiles of a
+// prompt) and on the three-op fallback (C = 6), with outputs beyond the f16 range (gamma up to
+// 1e6: saturated, not infinite) and the shift state updated as by norm_shift_mix;
+// v7_output_half leaving y untouched.
+TEST_F(CudaTest, HalfActivationProducersEqualRoundedFp32) {
+  ASSERT_GT(device_->half_activation_rows(), 0u) << "the CUDA backend offers half activations";
+  struct Shape {
+    uint64_t B, T, C;
+    uint32_t n_out;
+  };
+  for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_BF16})
+    for (const Shape& sh :
+         {Shape{3, 11, 256, 6}, Shape{1, 1, 4096, 6}, Shape{4, 1, 512, 1}, Shape{2, 5, 6, 2}}) {
+      const std::string what = std::string(dtype_name(dt)) + " B=" + std::to_string(sh.B) +
+                               " T=" + std::to_string(sh.T) + " C=" + std::to_string(sh.C);
+      Rng rng(31);
+      const uint64_t M = sh.B * sh.T, C = sh.C;
+      Floats gamma = rng.normal(C), beta = rng.normal(C);
+      for (uint64_t c = 0; c < C; c += 5) gamma[c] *= 1e6f;  // beyond ±65504 after the mix
+      const Floats x = rng.normal(M * C), mix = rng.uniform(sh.n_out * C, 0.0f, 1.0f),
+                   state0 = rng.normal(sh.B * C);
+      const DeviceBuffer dx = upload(x), dg = upload(gamma), db = upload(beta), dm = upload(mix);
+      auto run = [&](bool half, Floats* state_after) {
+        DeviceBuffer state = upload(state0), bases(device_, sh.B * sizeof(void*));
+        std::vector<void*> b(sh.B);
+        for (uint64_t i = 0; i < sh.B; ++i) b[i] = static_cast<float*>(state.get()) + i * C;
+        stream_->upload(bases.get(), b.data(), b.size() * sizeof(void*));
+        DeviceBuffer out(device_, sh.n_out * M * C * 4);
+        const rwkvrt_bk_norm_shift_mix_args a{
+            dx.f32(), sh.B,     sh.T,     C,
+            dg.f32(), db.f32(), 1e-5f,    {static_cast<void* const*>(bases.get()), 0},
+            sh.n_out, dm.f32(), out.f32()};
+        if (half) {
+          stream_->norm_shift_mix_half(a, dt);
+        } else {
+          DeviceBuffer xhat(device_, M * C * 4), prev(device_, M * C * 4);
+          stream_->norm_shift_mix(a, xhat.f32(), prev.f32());
+        }
+        *state_after = download(state.get(), sh.B * C);
+        std::vector<uint16_t> h(sh.n_out * M * C);
+        if (half) {
+          stream_->download(h.data(), out.get(), h.size() * 2);
+          return h;
+        }
+        return rounded(dt, download(out.get(), sh.n_out * M * C));
+      };
+      Floats state_fp32, state_half;
+      const std::vector<uint16_t> want = run(false, &state_fp32), got = run(true, &state_half);
+      EXPECT_EQ(half_mismatches(want, got), 0u) << what << ": of " << want.size() << " outputs";
+      EXPECT_EQ(bit_mismatches(state_fp32, state_half), 0u) << what << ": shift state";
+      if (dt == RWKVRT_BK_F16) {
+        const auto saturated = std::count(got.begin(), got.end(), uint16_t(0x7bff)) +
+                               std::count(got.begin(), got.end(), uint16_t(0xfbff));
+        EXPECT_GT(saturated, 0) << what << ": no output reached the f16 limit";
+      }
+    }
+
+  const uint64_t M = 37, H = 4, N = 64, C = H * N;
+  Rng rng(32);
+  const Floats y0 = rng.normal(M * C), r = rng.normal(M * C), kt = rng.normal(M * C),
+               v = rng.normal(M * C), g = rng.normal(M * C), gamma = rng.normal(C),
+               beta = rng.normal(C), rk = rng.normal(C);
+  const DeviceBuffer dr = upload(r), dk = upload(kt), dv = upload(v), dgate = upload(g),
+                     dgam = upload(gamma), dbet = upload(beta), drk = upload(rk);
+  for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_BF16}) {
+    DeviceBuffer y_fp32 = upload(y0), y_in = upload(y0), out(device_, M * C * 2);
+    auto args = [&](float* y) {
+      return rwkvrt_bk_v7_output_args{M,          H,          N,         y,
+                                      dgam.f32(), dbet.f32(), 64e-5f,    dr.f32(),
+                                      dk.f32(),   dv.f32(),   drk.f32(), dgate.f32()};
+    };
+    stream_->v7_output(args(y_fp32.f32()));
+    stream_->v7_output_half(args(y_in.f32()), dt, out.get());
+    std::vector<uint16_t> got(M * C);
+    stream_->download(got.data(), out.get(), got.size() * 2);
+    EXPECT_EQ(half_mismatches(rounded(dt, download(y_fp32.get(), M * C)), got), 0u)
+        << dtype_name(dt) << " v7_output_half";
+    EXPECT_EQ(bit_mismatches(download(y_in.get(), M * C), y0), 0u)
+        << dtype_name(dt) << " v7_output_half wrote its input";
+  }
+}
+
+// Matmuls handed rounded activations (matmul_group_half, channel_mix_half) give what the
+// rounding path gives on the fp32 activations, bit for bit where the weight rows need no padding
+// (K % 8 == 0): a group with a shared input, a bias + activation epilogue and an accumulating
+// item, at the smallest rounding row count and beyond; the channel mix with and without
+// accumulation.  A K needing padding (100) agrees to fp32 summation order.  Weights stored in
+// another type, or a half type that is not one, are refused with messages that say so.
+TEST_F(CudaTest, HalfActivationMatmulsEqualTheRoundingPath) {
+  const auto fast = RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS;
+  const uint64_t M_min = device_->half_activation_rows();
+  ASSERT_GT(M_min, 0u);
+  for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_BF16})
+    for (uint64_t M : {M_min, uint64_t(300)})
+      for (uint64_t K : {uint64_t(512), uint64_t(100)}) {
+        const std::string what =
+            std::string(dtype_name(dt)) + " M=" + std::to_string(M) + " K=" + std::to_string(K);
+        Rng rng(33);
+        const uint64_t rows[3] = {384, 64, 512};
+        std::vector<PreparedWeight> w;
+        for (int i = 0; i < 3; ++i)
+          w.push_back(half_weight(device_, dt, "group", rows[i], K,
+                                  rng.normal(rows[i] * K, 0.0f, 0.05f), fast));
+        const Floats x0 = rng.normal(M * K), x1 = rng.normal(M * K), bias = rng.normal(rows[1]);
+        const Floats y2_start = rng.normal(M * rows[2]);
+        const DeviceBuffer dx0 = upload(x0), dx1 = upload(x1), db = upload(bias);
+        const std::vector<uint16_t> h0 = rounded(dt, x0), h1 = rounded(dt, x1);
+        const DeviceBuffer hx0 = upload(h0.data(), h0.size() * 2),
+                           hx1 = upload(h1.data(), h1.size() * 2);
+        auto outputs = [&](bool half) {
+          DeviceBuffer y0(device_, M * rows[0] * 4), y1(device_, M * rows[1] * 4);
+          DeviceBuffer y2 = upload(y2_start);
+          const void* a = half ? hx0.get() : dx0.get();
+          const void* b = half ? hx1.get() : dx1.get();
+          const Stream::MatmulItem items[] = {
+              {a, M, &w[0], y0.f32()},
+              {b, M, &w[1], y1.f32(), db.f32(), RWKVRT_BK_TANH},
+              {a, M, &w[2], y2.f32(), nullptr, RWKVRT_BK_NO_ACTIVATION, 0, true}};
+          if (half)
+            stream_->matmul_group_half(items, 3, dt);
+          else
+            stream_->matmul_group(items, 3);
+          Floats all = download(y0.get(), M * rows[0]);
+          for (const DeviceBuffer* buf : {&y1, &y2}) {
+            const Floats part = download(buf->get(), buf->bytes() / 4);
+            all.insert(all.end(), part.begin(), part.end());
+          }
+          return all;
+        };
+        const Floats want = outputs(false), got = outputs(true);
+        if (K % 8 == 0) {
+          EXPECT_EQ(bit_mismatches(want, got), 0u) << what << ": of " << want.size();
+        } else {
+          const Error2 e = compare(got, want);
+          EXPECT_TRUE(e.finite) << what;
+          EXPECT_LE(e.max_rel, 1e-6) << what;
+        }
+      }
+
+  const uint64_t C = 256, F = 1000;
+  for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_BF16})
+    for (uint64_t M : {M_min, uint64_t(300)}) {
+      Rng rng(34);
+      const PreparedWeight wk = half_weight(device_, dt, "ffn.key", F, C,
+                                            rng.normal(F * C, 0.0f, 0.1f), fast),
+                           wv = half_weight(device_, dt, "ffn.value", C, F,
+                                            rng.normal(C * F, 0.0f, 0.1f), fast);
+      const Floats x = rng.normal(M * C), y_start = rng.normal(M * C);
+      const std::vector<uint16_t> hx = rounded(dt, x);
+      const DeviceBuffer dx = upload(x), dhx = upload(hx.data(), hx.size() * 2);
+      DeviceBuffer hidden(device_, M * F * 4);
+      for (bool accumulate : {false, true}) {
+        auto output = [&](bool half) {
+          DeviceBuffer y = upload(y_start);
+          if (half)
+            stream_->channel_mix_half(dhx.get(), M, wk, wv, hidden.f32(), y.f32(), accumulate, dt);
+          else
+            stream_->channel_mix(dx.f32(), M, wk, wv, hidden.f32(), y.f32(), accumulate);
+          return download(y.get(), M * C);
+        };
+        EXPECT_EQ(bit_mismatches(output(false), output(true)), 0u)
+            << dtype_name(dt) << " channel_mix_half M=" << M << (accumulate ? " accumulate" : "");
+      }
+    }
+
+  // Refusals.
+  Rng rng(35);
+  const uint64_t K = 64, N = 64, M = 16;
+  const PreparedWeight w16 =
+      half_weight(device_, RWKVRT_BK_F16, "blocks.0.att.key.weight", N, K, rng.normal(N * K), fast);
+  const Floats wf = rng.normal(N * K);
+  rwkvrt_bk_weight_desc d{};
+  d.struct_size = sizeof(d);
+  d.name = "blocks.0.att.value.weight";
+  d.rows = N;
+  d.cols = K;
+  d.src_dtype = RWKVRT_BK_F32;
+  d.src = wf.data();
+  d.want_dtype = RWKVRT_BK_SAME;
+  const PreparedWeight w32(device_, d);
+  DeviceBuffer x(device_, M * K * 2), y(device_, M * N * 4);
+  auto refusal = [&](const PreparedWeight& w, rwkvrt_bk_dtype dt) {
+    const Stream::MatmulItem item{x.get(), M, &w, y.f32()};
+    try {
+      stream_->matmul_group_half(&item, 1, dt);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  const std::string f32_weight = refusal(w32, RWKVRT_BK_F16);
+  EXPECT_NE(f32_weight.find("'blocks.0.att.value.weight' is stored as f32"), std::string::npos)
+      << f32_weight;
+  const std::string bf16_x = refusal(w16, RWKVRT_BK_BF16);
+  EXPECT_NE(bf16_x.find("activations are bf16"), std::string::npos) << bf16_x;
+  const std::string not_half = refusal(w16, RWKVRT_BK_F32);
+  EXPECT_NE(not_half.find("must be f16 or bf16"), std::string::npos) << not_half;
+  // The raw entries refuse malformed calls with a message, as their fp32 counterparts do.
+  const rwkvrt_backend_v1& api = device_->api();
+  rwkvrt_bk_stream* raw = stream_->raw();
+  auto refused = [&](int rc, const char* needle, const char* what) {
+    EXPECT_NE(rc, RWKVRT_BK_OK) << what;
+    const std::string msg = api.last_error();
+    EXPECT_NE(msg.find(needle), std::string::npos) << what << ": " << msg;
+  };
+  rwkvrt_bk_matmul_item items[RWKVRT_BK_MAX_GROUP + 1] = {};
+  refused(api.matmul_group_half(raw, items, 0, RWKVRT_BK_F16), "items", "empty group");
+  refused(api.matmul_group_half(raw, items, RWKVRT_BK_MAX_GROUP + 1, RWKVRT_BK_F16), "items",
+          "oversized group");
+  refused(api.matmul_group_half(raw, items, 1, RWKVRT_BK_F16), "null argument", "null weight");
+  refused(api.matmul_group_half(nullptr, items, 1, RWKVRT_BK_F16), "null stream", "null stream");
+  rwkvrt_bk_norm_shift_mix_args nsm{};
+  nsm.n_out = 0;
+  refused(api.norm_shift_mix_half(raw, &nsm, RWKVRT_BK_F16), "n_out", "no outputs");
+  refused(api.norm_shift_mix_half(raw, &nsm, RWKVRT_BK_Q8_0), "f16 or bf16", "block type");
+  rwkvrt_bk_v7_output_args out{};
+  out.M = 1, out.H = 1, out.N = 64;
+  refused(api.v7_output_half(raw, &out, RWKVRT_BK_BF16, nullptr), "null argument", "no output");
+  rwkvrt_bk_channel_mix_args cm{x.f32(), M, 0, w16.get(), w16.get(), y.f32(), y.f32(), 0, 2};
+  refused(api.channel_mix_half(raw, &cm, RWKVRT_BK_F16), "accumulate", "accumulate 2");
+}
+
+// A whole v7 model in the fast precision: with the producers writing the rounded activations
+// (the default) the logits of a prompt and the state after it equal those of the rounding
+// passes (RWKVRT_CUDA_HALF_ACTIVATIONS=0) bit for bit, f16 and bf16.  Decode-sized passes
+// keep fp32 activations.
+TEST_F(CudaTest, HalfActivationModelEqualsRoundingPasses) {
+  for (DType dt : {DType::F16, DType::BF16}) {
+    const SyntheticShape shape{3, 512, 4096, 64, dt, 10};
+    const TensorSet tensors = make_synthetic_v7(shape);
+    LoadOptions fast;
+    fast.backend = "cuda";
+    fast.matmul_precision = RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS;
+    const auto with_half = Model::from_tensors(tensors, fast);
+    ::setenv("RWKVRT_CUDA_HALF_ACTIVATIONS", "0", 1);
+    std::shared_ptr<Model> without;
+    try {
+      without = Model::from_tensors(tensors, fast);
+    } catch (...) {
+      ::unsetenv("RWKVRT_CUDA_HALF_ACTIVATIONS");
+      throw;
+    }
+    ::unsetenv("RWKVRT_CUDA_HALF_ACTIVATIONS");
+    const rwkvrt_bk_dtype half = dt == DType::F16 ? RWKVRT_BK_F16 : RWKVRT_BK_BF16;
+    ASSERT_EQ(with_half->activation_dtype(300), half) << "the half path is not taken";
+    EXPECT_EQ(with_half->activation_dtype(1), RWKVRT_BK_F32) << "decode rounds its activations";
+    ASSERT_EQ(without->activation_dtype(300), RWKVRT_BK_F32);
+    const uint64_t V = shape.n_vocab;
+    std::vector<int32_t> prompt(300);
+    for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 97 + 3) % V);
+    Session a(with_half), b(without);
+    Floats la(prompt.size() * V), lb(prompt.size() * V);
+    a.feed(prompt.data(), prompt.size(), LogitsMode::All, la.data());
+    b.feed(prompt.data(), prompt.size(), LogitsMode::All, lb.data());
+    Floats sa(with_half->state_floats()), sb(without->state_floats());
+    a.export_state(sa.data());
+    b.export_state(sb.data());
+    EXPECT_EQ(bit_mismatches(la, lb), 0u) << dtype_name(half) << " logits of " << la.size();
+    EXPECT_EQ(bit_mismatches(sa, sb), 0u) << dtype_name(half) << " state of " << sa.size();
+  }
+}
+
 // A whole model in the fast precision: a prompt fed at once (GEMMs on rounded activations)
 // against the exact model.  The difference is the rounding of every matmul input to f16 or
 // bf16; it is reported and bounded (docs/CUDA.md gives the figures).

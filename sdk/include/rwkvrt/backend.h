@@ -9,9 +9,10 @@
  *
  * Memory model.  A backend works on "device addresses": `void*` values returned by buffer_alloc
  * (plus byte offsets the host adds).  The host never dereferences them; on the CPU backend they
- * happen to be ordinary host pointers.  Activations passed to ops are fp32, row-major, dense unless
- * a leading dimension says otherwise.  Weight matrices are opaque handles made once at load by
- * weight_prepare, in whatever layout and precision the backend prefers.
+ * happen to be ordinary host pointers.  Activations passed to ops are fp32 (the *_half entries
+ * aside, see "Half-precision activations" below), row-major, dense unless a leading dimension
+ * says otherwise.  Weight matrices are opaque handles made once at load by weight_prepare, in
+ * whatever layout and precision the backend prefers.
  *
  * Execution model.  Ops are enqueued on a stream and may run asynchronously; work on one stream
  * runs in order.  upload() returns once the host source may be reused; download() returns once
@@ -22,6 +23,13 @@
  * activations laid out [B][T][...] (M = B*T rows), and a rwkvrt_bk_state_ref naming, for each of
  * the B sequences, the device address of that sequence's state block.  States of a batch need not
  * be contiguous, so sessions keep their own state and still decode together.
+ *
+ * Half-precision activations (revision 4).  The *_half entries are the exception to "activations
+ * are fp32": there a `half` argument (RWKVRT_BK_F16 or RWKVRT_BK_BF16) names the type of the
+ * activations the op writes or reads, and the float pointers of its arguments that the entry
+ * names point to values of that type (leading dimensions count values).  A value written so is
+ * the fp32 result rounded to nearest; f16 saturates finite values beyond ±65504 to ±65504, as the
+ * rounding of activations by the matmul does.
  *
  * Errors.  Functions returning int return RWKVRT_BK_OK (0) on success; on failure the plugin's
  * last_error() gives a message for the calling thread.
@@ -96,6 +104,12 @@ typedef struct rwkvrt_bk_device_desc {
   /* Rows (tokens x sequences) per forward pass the device handles best: the host splits longer
      prompts into passes of this size (scratch memory grows with it).  0 = host default (256). */
   uint32_t preferred_pass_rows;
+  /* Appended in revision 4 (set only when struct_size covers it): the rows (M) from which the
+     matmuls of weights prepared with RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS round their
+     activations.  From there on a host may have the producers of those activations write them
+     already rounded and hand them over as such (the *_half entries of revision 4): the same
+     results without a rounding pass.  0: never (the backend does not round, or lacks them). */
+  uint32_t half_activation_rows;
 } rwkvrt_bk_device_desc;
 
 typedef struct rwkvrt_bk_context_params {
@@ -447,13 +461,37 @@ typedef struct rwkvrt_backend_v1 {
    * one op (a GPU backend applies the ReLU² in the pass that prepares the value matmul's input
    * instead of a pass of its own).  See rwkvrt_bk_channel_mix_args. */
   int (*channel_mix)(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args* args);
+
+  /* ---- Appended to version 1 (revision 4); read as those of revision 1.  Optional, all four or
+   * none (hosts call none unless every one is present): half-precision activations, see the
+   * memory model above and rwkvrt_bk_device_desc.half_activation_rows.  With weights whose
+   * matmuls round their activations anyway, a producer writing them rounded saves the matmul's
+   * rounding pass and half of the bytes written and read. */
+
+  /* norm_shift_mix with args->out holding `half` values. */
+  int (*norm_shift_mix_half)(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args* args,
+                             rwkvrt_bk_dtype half);
+  /* v7_output writing its result into out ([M][H·N] `half` values) instead of args->y, which is
+   * only read. */
+  int (*v7_output_half)(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args* args,
+                        rwkvrt_bk_dtype half, void* out);
+  /* matmul_group with every item's args.x holding `half` values and every item's weight stored
+   * as `half` (weight_info's dtype; RWKVRT_BK_UNSUPPORTED otherwise).  The matmuls compute on
+   * those values (exact in fp32) with fp32 sums, whatever the weights' matmul precision. */
+  int (*matmul_group_half)(rwkvrt_bk_stream* s, const rwkvrt_bk_matmul_item* items, uint32_t n,
+                           rwkvrt_bk_dtype half);
+  /* channel_mix with args->x holding `half` values, the key weight stored as `half`.  The hidden
+   * activations stay fp32 (the value matmul computes as its precision says). */
+  int (*channel_mix_half)(rwkvrt_bk_stream* s, const rwkvrt_bk_channel_mix_args* args,
+                          rwkvrt_bk_dtype half);
 } rwkvrt_backend_v1;
 
 /* `act` of matmul_bias_act when no activation follows. */
 #define RWKVRT_BK_NO_ACTIVATION (-1)
 /* The size of a first-revision version-1 table: the smallest struct_size a host accepts.
  * Revisions: 1 added matmul_bias_act .. v7_output; 2 added host_alloc, host_free, v7_wkv and
- * rwkvrt_bk_weight_desc.matmul_precision; 3 added channel_mix. */
+ * rwkvrt_bk_weight_desc.matmul_precision; 3 added channel_mix; 4 added norm_shift_mix_half ..
+ * channel_mix_half and rwkvrt_bk_device_desc.half_activation_rows. */
 #define RWKVRT_BACKEND_V1_MIN_SIZE offsetof(rwkvrt_backend_v1, matmul_bias_act)
 /* Whether `table` (version 1) has the appended entry `member`.  Plugins test appended fields of
  * the descriptors the host passes the same way, against the descriptor's struct_size. */

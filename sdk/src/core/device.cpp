@@ -1,5 +1,6 @@
 #include "core/device.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 
@@ -19,6 +20,13 @@ Device::Device(const BackendEntry& backend, int32_t device, int32_t n_threads)
   p.device = device;
   p.n_threads = n_threads;
   check(api_->context_create(&p, &ctx_), "context_create");
+  const rwkvrt_backend_v1& t = *api_;
+  const bool half_entries = RWKVRT_BACKEND_V1_HAS(&t, channel_mix_half) && t.norm_shift_mix_half &&
+                            t.v7_output_half && t.matmul_group_half && t.channel_mix_half;
+  rwkvrt_bk_device_desc desc{};
+  desc.struct_size = sizeof(desc);
+  if (half_entries && api_->device_describe(device, &desc) == RWKVRT_BK_OK)
+    half_activation_rows_ = desc.half_activation_rows;
 }
 
 Device::~Device() {
@@ -223,24 +231,73 @@ void Stream::matmul_act(const float* x, uint64_t M, const PreparedWeight& w, flo
   if (act != RWKVRT_BK_NO_ACTIVATION) unary(static_cast<rwkvrt_bk_unary>(act), y, y, M * w.rows());
 }
 
+namespace {
+
+// A group's items as the ABI takes them (count ≤ RWKVRT_BK_MAX_GROUP).
+void raw_items(const Stream::MatmulItem* items, size_t count, rwkvrt_bk_matmul_item* raw) {
+  for (size_t i = 0; i < count; ++i) {
+    const Stream::MatmulItem& it = items[i];
+    raw[i] = {{static_cast<const float*>(it.x), it.M, it.ldx, it.w->get(), it.y, 0,
+               it.accumulate ? 1u : 0u},
+              it.bias,
+              it.act};
+  }
+}
+
+}  // namespace
+
 void Stream::matmul_group(const MatmulItem* items, size_t count) {
   if (count <= RWKVRT_BK_MAX_GROUP && RWKVRT_BACKEND_V1_HAS(api_, matmul_group) &&
       api_->matmul_group) {
     rwkvrt_bk_matmul_item raw[RWKVRT_BK_MAX_GROUP];
-    for (size_t i = 0; i < count; ++i) {
-      const MatmulItem& it = items[i];
-      raw[i] = {{it.x, it.M, it.ldx, it.w->get(), it.y, 0, 0u}, it.bias, it.act};
-    }
+    raw_items(items, count, raw);
     device_->check(api_->matmul_group(s_, raw, uint32_t(count)), "matmul_group");
     return;
   }
   for (size_t i = 0; i < count; ++i) {
     const MatmulItem& it = items[i];
+    const float* x = static_cast<const float*>(it.x);
     if (it.bias || it.act != RWKVRT_BK_NO_ACTIVATION)
-      matmul_act(it.x, it.M, *it.w, it.y, it.bias, it.act, it.ldx);
+      matmul_act(x, it.M, *it.w, it.y, it.bias, it.act, it.ldx);
     else
-      matmul(it.x, it.M, *it.w, it.y, false, it.ldx);
+      matmul(x, it.M, *it.w, it.y, it.accumulate, it.ldx);
   }
+}
+
+void Stream::require_half_activations() const {
+  if (device_->half_activation_rows() == 0)
+    fail(RWKVRT_ERR_UNSUPPORTED, "backend '{}' has no half-precision activations",
+         device_->backend_name());
+}
+
+void Stream::matmul_group_half(const MatmulItem* items, size_t count, rwkvrt_bk_dtype half) {
+  require_half_activations();
+  for (size_t done = 0; done < count; done += RWKVRT_BK_MAX_GROUP) {
+    const size_t n = std::min<size_t>(RWKVRT_BK_MAX_GROUP, count - done);
+    rwkvrt_bk_matmul_item raw[RWKVRT_BK_MAX_GROUP];
+    raw_items(items + done, n, raw);
+    device_->check(api_->matmul_group_half(s_, raw, uint32_t(n), half), "matmul_group_half");
+  }
+}
+
+void Stream::norm_shift_mix_half(const rwkvrt_bk_norm_shift_mix_args& a, rwkvrt_bk_dtype half) {
+  require_half_activations();
+  device_->check(api_->norm_shift_mix_half(s_, &a, half), "norm_shift_mix_half");
+}
+
+void Stream::v7_output_half(const rwkvrt_bk_v7_output_args& a, rwkvrt_bk_dtype half, void* out) {
+  require_half_activations();
+  device_->check(api_->v7_output_half(s_, &a, half, out), "v7_output_half");
+}
+
+void Stream::channel_mix_half(const void* x, uint64_t M, const PreparedWeight& key,
+                              const PreparedWeight& value, float* hidden, float* y, bool accumulate,
+                              rwkvrt_bk_dtype half) {
+  require_half_activations();
+  const rwkvrt_bk_channel_mix_args a{
+      static_cast<const float*>(x), M, 0, key.get(), value.get(), hidden, y, 0,
+      accumulate ? 1u : 0u};
+  device_->check(api_->channel_mix_half(s_, &a, half), "channel_mix_half");
 }
 void Stream::norm_shift_mix(const rwkvrt_bk_norm_shift_mix_args& a, float* xhat, float* prev) {
   if (RWKVRT_BACKEND_V1_HAS(api_, norm_shift_mix) && api_->norm_shift_mix) {

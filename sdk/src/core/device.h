@@ -31,9 +31,15 @@ class Device {
   // Throws when rc is not RWKVRT_BK_OK, naming `what` and the plugin's message.
   void check(int rc, const char* what) const;
 
+  // Rows from which the matmuls of weights prepared with RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS
+  // may be handed activations already rounded, through Stream's *_half calls
+  // (rwkvrt_bk_device_desc.half_activation_rows); 0 when the backend lacks those entries.
+  uint32_t half_activation_rows() const { return half_activation_rows_; }
+
  private:
   const rwkvrt_backend_v1* api_;
   rwkvrt_bk_context* ctx_ = nullptr;
+  uint32_t half_activation_rows_ = 0;
   std::string backend_name_;
   int32_t device_;
 };
@@ -166,13 +172,14 @@ class Stream {
                   int32_t act, uint64_t ldx = 0);
   // One of a group of independent matmuls: y = act(x·Wᵀ + bias), rows contiguous.
   struct MatmulItem {
-    const float* x;
+    const void* x;  // fp32 values (for matmul_group_half, values of its half type)
     uint64_t M;
     const PreparedWeight* w;
     float* y;
     const float* bias = nullptr;
     int32_t act = RWKVRT_BK_NO_ACTIVATION;
-    uint64_t ldx = 0;  // floats between rows of x; 0 = K
+    uint64_t ldx = 0;         // values between rows of x; 0 = K
+    bool accumulate = false;  // y += x·Wᵀ (no bias or act then)
   };
   // Independent matmuls (no output overlaps another item's input or output; at most
   // RWKVRT_BK_MAX_GROUP) as one op where the backend offers matmul_group, else one op each.
@@ -180,6 +187,18 @@ class Stream {
   void matmul_group(std::initializer_list<MatmulItem> items) {
     matmul_group(items.begin(), items.size());
   }
+
+  // Half-precision activations (backend ABI revision 4), for hosts that checked
+  // Device::half_activation_rows(): `half` is RWKVRT_BK_F16 or RWKVRT_BK_BF16, and the buffers
+  // named hold values of that type.  Throws when the backend lacks the entries.
+  //   norm_shift_mix_half: args.out;  v7_output_half: `out` instead of args.y (only read);
+  //   matmul_group_half: every item's x, each weight stored as `half`;  channel_mix_half: x.
+  void norm_shift_mix_half(const rwkvrt_bk_norm_shift_mix_args& args, rwkvrt_bk_dtype half);
+  void v7_output_half(const rwkvrt_bk_v7_output_args& args, rwkvrt_bk_dtype half, void* out);
+  void matmul_group_half(const MatmulItem* items, size_t n, rwkvrt_bk_dtype half);
+  void channel_mix_half(const void* x, uint64_t M, const PreparedWeight& key,
+                        const PreparedWeight& value, float* hidden, float* y, bool accumulate,
+                        rwkvrt_bk_dtype half);
   // LayerNorm, token shift and mixes as one op where the backend offers norm_shift_mix, else as
   // the three ops through `xhat` and `prev` ([B·T][C] each, scratch of the caller).
   void norm_shift_mix(const rwkvrt_bk_norm_shift_mix_args& args, float* xhat, float* prev);
@@ -211,6 +230,8 @@ class Stream {
   void v7_bonus(const rwkvrt_bk_v7_bonus_args& args);
 
  private:
+  void require_half_activations() const;  // throws UNSUPPORTED without the *_half entries
+
   std::shared_ptr<Device> device_;
   const rwkvrt_backend_v1* api_;
   rwkvrt_bk_stream* s_ = nullptr;

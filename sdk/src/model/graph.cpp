@@ -144,12 +144,22 @@ void Graph::gated_ffn(const PassContext& p, const GatedFfn& f, uint32_t layer,
 
 void Graph::track(const PreparedWeight& w) {
   const rwkvrt_bk_weight_info info = w.info();
+  common_dtype_ =
+      common_dtype_ == RWKVRT_BK_SAME || common_dtype_ == info.dtype ? info.dtype : RWKVRT_BK_F32;
   weight_bytes_ += info.bytes;
   bytes_per_token_ += info.bytes_read_per_matmul;
   ++matrices_done_;
   if (progress_ && matrices_total_ > 0 &&
       !progress_(std::min(1.0f, float(matrices_done_) / float(matrices_total_))))
     fail(RWKVRT_ERR_CANCELLED, "model load cancelled");
+}
+
+rwkvrt_bk_dtype Graph::activation_dtype(uint64_t M) const {
+  const uint32_t from = device_->half_activation_rows();
+  const bool half = common_dtype_ == RWKVRT_BK_F16 || common_dtype_ == RWKVRT_BK_BF16;
+  return half && weights_.precision == RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS && from > 0 && M >= from
+             ? common_dtype_
+             : RWKVRT_BK_F32;
 }
 
 PreparedWeight Graph::matrix(const std::string& name) {

@@ -119,6 +119,11 @@ class Graph {
   uint64_t bytes_per_token() const { return bytes_per_token_; }
   // The precision the backend keeps the large matrices in (as reported for head.weight).
   rwkvrt_bk_dtype matrix_dtype() const { return matrix_dtype_; }
+  // The type in which a pass of M rows hands the matmuls their inputs: the matrices' f16 or bf16
+  // where the backend would round the inputs to it anyway (fast matmul precision, M at least
+  // Device::half_activation_rows(), every prepared matrix kept in that one type), so that their
+  // producers write them rounded (Stream's *_half calls) with the same results; else F32.
+  rwkvrt_bk_dtype activation_dtype(uint64_t M) const;
   const VectorArena& vectors() const { return vectors_; }
 
  protected:
@@ -180,6 +185,9 @@ class Graph {
   VectorArena::Ref ln_out_w_, ln_out_b_;
   PreparedWeight head_;
   rwkvrt_bk_dtype matrix_dtype_ = RWKVRT_BK_F32;
+  // The one type every prepared matrix is kept in (RWKVRT_BK_SAME before the first; F32 also
+  // when they differ).
+  rwkvrt_bk_dtype common_dtype_ = RWKVRT_BK_SAME;
 };
 
 std::unique_ptr<Graph> make_graph_v4(const ModelConfig&, const TensorSet&,

@@ -74,7 +74,6 @@ class GraphV7 final : public Graph {
     float* xhat = ws.xhat();
     float* prev = ws.prev();
     float* mixed = ws.mixes();
-    auto mix_out = [&](int i) { return mixed + uint64_t(i) * M * C; };
     float* r = ws.act(0);
     float* k = ws.act(1);
     float* v = ws.act(2);
@@ -88,15 +87,28 @@ class GraphV7 final : public Graph {
     float* t1 = ws.act(10);
     float* v_mixed = ws.act(11);
     const VectorArena& V = vectors_;
+    // Where the backend would round the matmuls' inputs to the matrices' f16/bf16 anyway, the
+    // mixes and the time mix's output are written rounded (same results, no rounding passes):
+    // the mixes in their own slots, the output into t1's (free once v7_wkv has read the gate).
+    const rwkvrt_bk_dtype act_type = activation_dtype(M);
+    const bool half = act_type != RWKVRT_BK_F32;
+    const uint64_t act_bytes = half ? 2 : 4;
+    auto mix_at = [&](int i) -> const void* {
+      return reinterpret_cast<const char*>(mixed) + uint64_t(i) * M * C * act_bytes;
+    };
+    void* y_half = t1;
 
     for (uint32_t i = 0; i < cfg_.n_layer; ++i) {
       const LayerV7& l = layers_[i];
       // --- time mix ---
-      s.norm_shift_mix(
-          {x, p.B, p.T, C, V(l.ln1_w), V(l.ln1_b), eps, state_at(p, i, 0), 6, V(l.att_mix), mixed},
-          xhat, prev);
-      const float *xr = mix_out(0), *xw = mix_out(1), *xk = mix_out(2), *xv = mix_out(3),
-                  *xa = mix_out(4), *xg = mix_out(5);
+      const rwkvrt_bk_norm_shift_mix_args att_mix{
+          x, p.B, p.T, C, V(l.ln1_w), V(l.ln1_b), eps, state_at(p, i, 0), 6, V(l.att_mix), mixed};
+      if (half)
+        s.norm_shift_mix_half(att_mix, act_type);
+      else
+        s.norm_shift_mix(att_mix, xhat, prev);
+      const void *xr = mix_at(0), *xw = mix_at(1), *xk = mix_at(2), *xv = mix_at(3),
+                 *xa = mix_at(4), *xg = mix_at(5);
       // The independent matmuls go in two groups (in decode on a GPU, one launch each when the
       // LoRAs are stored like the matrices), with their bias and activation as epilogues:
       //   r, k, v and the LoRAs' down projections;
@@ -111,7 +123,10 @@ class GraphV7 final : public Graph {
           Item{xv, M, &l.Wv, v},  Item{xw, M, &l.w1, hw, nullptr, RWKVRT_BK_TANH},
           Item{xa, M, &l.a1, ha}, Item{xg, M, &l.g1, hg, nullptr, RWKVRT_BK_SIGMOID},
           Item{xv, M, &l.v1, hv}};
-      s.matmul_group(first, 3 + n_lora);
+      if (half)
+        s.matmul_group_half(first, 3 + n_lora, act_type);
+      else
+        s.matmul_group(first, 3 + n_lora);
       const Item up[] = {Item{hw, M, &l.w2, w, V(l.w0), RWKVRT_BK_V7_LOG_DECAY},
                          Item{ha, M, &l.a2, a, V(l.a0), RWKVRT_BK_SIGMOID}, Item{hg, M, &l.g2, g},
                          Item{hv, M, &l.v2, t1, V(l.v0), RWKVRT_BK_SIGMOID}};
@@ -125,15 +140,29 @@ class GraphV7 final : public Graph {
           {p.B, p.T, H, N, r, w, k, v, a, V(l.k_k), V(l.k_a), residual ? v_first : nullptr,
            residual ? t1 : nullptr, ktilde, residual ? v_mixed : nullptr, y, state_at(p, i, C)},
           kappa);
-      s.v7_output({M, H, N, y, V(l.lnx_w), V(l.lnx_b), cfg_.group_norm_eps, r, ktilde, v_used,
-                   V(l.r_k), g});
-      s.matmul(y, M, l.Wo, x, /*accumulate=*/true);
+      const rwkvrt_bk_v7_output_args out{
+          M, H, N, y, V(l.lnx_w), V(l.lnx_b), cfg_.group_norm_eps, r, ktilde, v_used, V(l.r_k), g};
+      if (half) {
+        s.v7_output_half(out, act_type, y_half);
+        const Item output{y_half, M, &l.Wo, x, nullptr, RWKVRT_BK_NO_ACTIVATION, 0, true};
+        s.matmul_group_half(&output, 1, act_type);
+      } else {
+        s.v7_output(out);
+        s.matmul(y, M, l.Wo, x, /*accumulate=*/true);
+      }
 
       // --- channel mix ---
-      s.norm_shift_mix({x, p.B, p.T, C, V(l.ln2_w), V(l.ln2_b), eps, state_at(p, i, C + H * N * N),
-                        1, V(l.ffn_mix), mixed},
-                       xhat, prev);
-      s.channel_mix(mixed, M, l.ffn_key, l.ffn_value, ws.hidden(), x, /*accumulate=*/true);
+      const rwkvrt_bk_norm_shift_mix_args ffn_mix{
+          x, p.B,          p.T,  C, V(l.ln2_w), V(l.ln2_b), eps, state_at(p, i, C + H * N * N),
+          1, V(l.ffn_mix), mixed};
+      if (half) {
+        s.norm_shift_mix_half(ffn_mix, act_type);
+        s.channel_mix_half(mixed, M, l.ffn_key, l.ffn_value, ws.hidden(), x, /*accumulate=*/true,
+                           act_type);
+      } else {
+        s.norm_shift_mix(ffn_mix, xhat, prev);
+        s.channel_mix(mixed, M, l.ffn_key, l.ffn_value, ws.hidden(), x, /*accumulate=*/true);
+      }
     }
   }
 

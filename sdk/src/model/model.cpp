@@ -20,6 +20,10 @@ uint64_t StateTensor::numel() const {
 
 Model::~Model() = default;
 
+rwkvrt_bk_dtype Model::activation_dtype(uint64_t rows) const {
+  return graph_->activation_dtype(rows);
+}
+
 std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
   if (options.progress && !options.progress(0.0f, "reading"))
     fail(RWKVRT_ERR_CANCELLED, "model load cancelled");

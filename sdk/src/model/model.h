@@ -56,6 +56,8 @@ class Model {
   const std::string& file_format() const { return file_format_; }
   DType file_dtype() const { return config_.matrix_dtype; }
   rwkvrt_bk_dtype weight_dtype() const { return weight_dtype_; }
+  // The type in which a pass of `rows` rows hands the matmuls their inputs (Graph).
+  rwkvrt_bk_dtype activation_dtype(uint64_t rows) const;
   uint64_t weight_bytes() const { return weight_bytes_; }
   // Bytes of prepared weights one decode step streams (every matrix once, plus one embedding row).
   uint64_t bytes_per_token() const { return bytes_per_token_; }
