@@ -181,6 +181,18 @@ gpuError_t launch_mix(const rwkvrt_bk_stream* s, const rwkvrt_bk_mix_args& a);
 
 // ---- WKV and the v7 helpers --------------------------------------------------------------------
 
+// How many blocks share the work of one head in a WKV walk over a prompt: the largest split of
+// max_split, max_split / 2, … down to min_split (powers of two) with heads · split at most
+// blocks_per_sm blocks on every SM, else min_split.  With few heads (one prompt) a split spreads
+// each token's chain over more SMs; each kernel states its limits and the blocks per SM it
+// measured best.
+inline int blocks_per_head(uint64_t heads, uint64_t sms, uint64_t blocks_per_sm, int max_split,
+                           int min_split = 1) {
+  for (int split = max_split; split > min_split; split /= 2)
+    if (heads * uint64_t(split) <= sms * blocks_per_sm) return split;
+  return min_split;
+}
+
 gpuError_t launch_wkv4(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv4_args& a);
 gpuError_t launch_wkv5(const rwkvrt_bk_stream* s, const rwkvrt_bk_wkv5_args& a);
 // One token (T = 1): the step kernel; sequences: the chunked kernels where they support the

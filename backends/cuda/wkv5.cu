@@ -178,12 +178,13 @@ gpuError_t launch_staged(const rwkvrt_bk_stream* s, const Wkv5Params& p) {
 // each token).
 template <int N>
 gpuError_t launch_head_size(const rwkvrt_bk_stream* s, const Wkv5Params& p) {
-  const uint64_t sms = uint64_t(s->ctx->sm_count), heads = p.B * p.H;
-  if constexpr (N == 64) {
-    if (heads * 4 <= sms) return launch_staged<N, 4>(s, p);
+  constexpr int kMaxSplit = N == 64 ? 4 : N >= 32 ? 2 : 1;
+  const int split = blocks_per_head(p.B * p.H, uint64_t(s->ctx->sm_count), 1, kMaxSplit);
+  if constexpr (kMaxSplit >= 4) {
+    if (split == 4) return launch_staged<N, 4>(s, p);
   }
-  if constexpr (N >= 32) {
-    if (heads * 2 <= sms) return launch_staged<N, 2>(s, p);
+  if constexpr (kMaxSplit >= 2) {
+    if (split == 2) return launch_staged<N, 2>(s, p);
   }
   return launch_staged<N, 1>(s, p);
 }

@@ -439,12 +439,17 @@ gpuError_t launch_split(const rwkvrt_bk_stream* s, const Wkv7Params& p) {
 // Rows of a head are split over 2 or 4 blocks when there are too few heads to occupy the GPU:
 // the recurrence is a chain per token, so more, smaller blocks shorten the time per token (less
 // shared-memory traffic per SM) rather than just adding throughput.
+// Up to two blocks per SM.
 template <int N>
 gpuError_t launch_head_size(const rwkvrt_bk_stream* s, const Wkv7Params& p) {
-  const uint64_t heads = p.B * p.H, sms = uint64_t(s->ctx->sm_count);
-  if (N >= 32 && heads * 4 <= 2 * sms) return launch_split<N, 4>(s, p);
-  if (N >= 32 && heads * 2 <= 2 * sms) return launch_split<N, 2>(s, p);
-  return launch_split<N, 1>(s, p);
+  switch (blocks_per_head(p.B * p.H, uint64_t(s->ctx->sm_count), 2, N >= 32 ? 4 : 1)) {
+    case 4:
+      return launch_split<N, 4>(s, p);
+    case 2:
+      return launch_split<N, 2>(s, p);
+    default:
+      return launch_split<N, 1>(s, p);
+  }
 }
 
 // Sequences of at least wkv7_chunk_min_tokens tokens run the chunked kernels where they can.

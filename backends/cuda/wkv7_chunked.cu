@@ -483,13 +483,16 @@ gpuError_t launch_head_size(const rwkvrt_bk_stream* s, const ChunkParams& p, uin
   gpuError_t e = gpu_launch(launch_on(s, grid, dim3(kThreads)), wkv7_chunk_records_kernel<N>, p);
   if (e != gpuSuccess) return e;
   // A head's value rows are split over several blocks when there are too few heads to occupy the
-  // GPU: the blocks walk the chunks in parallel.  Slices are 16 or 32 rows (whole tensor-core
-  // tiles that fit the shared memory).
+  // GPU, up to two blocks per SM: the blocks walk the chunks in parallel.  Slices are 16 or 32
+  // rows (whole tensor-core tiles that fit the shared memory): N = 64 over 4 or 2 blocks (one
+  // walk block per SM was measured slower, docs/CUDA.md), N = 32 over 2 or 1.
   const uint64_t sms = uint64_t(s->ctx->sm_count);
   if constexpr (N == 64) {
-    return heads * 2 <= sms ? launch_walk<N, 4>(s, p, heads) : launch_walk<N, 2>(s, p, heads);
+    return blocks_per_head(heads, sms, 2, 4, 2) == 4 ? launch_walk<N, 4>(s, p, heads)
+                                                     : launch_walk<N, 2>(s, p, heads);
   } else {
-    return heads <= sms ? launch_walk<N, 2>(s, p, heads) : launch_walk<N, 1>(s, p, heads);
+    return blocks_per_head(heads, sms, 2, 2) == 2 ? launch_walk<N, 2>(s, p, heads)
+                                                  : launch_walk<N, 1>(s, p, heads);
   }
 }
 

@@ -1079,6 +1079,63 @@ uint64_t sm_count(const BackendEntry& e) {
   return std::strtoull(name.substr(begin + 2, end - begin - 2).c_str(), nullptr, 10);
 }
 
+// The v7_wkv op for one token of many sequences (batched decode): key preparation and value
+// residual kernels, then the step kernel's wide form (several value rows of a head per lane
+// group: four; two for N = 128).  Every head size, with B chosen from the SM count so that the
+// wide form runs on any GPU, states scattered, against the reference's key preparation, value
+// residual and wkv7 in sequence.
+TEST_F(CudaTest, V7WkvForManySequences) {
+  const uint64_t sms = sm_count(entry_);
+  ASSERT_GE(sms, 8u) << "could not read the SM count from the device's description";
+  const uint64_t H = 2;
+  for (uint64_t N : {16, 32, 64, 128}) {
+    // The wide form runs from 4 blocks of 256 threads per SM, P = min(8, N/4) lanes per group of
+    // R value rows.
+    const uint64_t P = std::min<uint64_t>(8, N / 4), R = N >= 128 ? 2 : 4;
+    const uint64_t B = (4 * sms * 256 * R + H * N * P - 1) / (H * N * P) + 3;
+    SCOPED_TRACE("v7_wkv B=" + std::to_string(B) + " H=2 N=" + std::to_string(N));
+    Rng rng(60 + N);
+    const uint64_t C = H * N, M = B;
+    Wkv7Data d = wkv7_data(rng, M, H, N);  // d.kappa unused: v7_wkv derives κ from k
+    const Floats k_k = rng.normal(C, 1.0f, 0.3f), k_a = rng.normal(C, 1.0f, 0.3f),
+                 v_first = rng.normal(M * C), gate = rng.uniform(M * C, 0.0f, 1.0f);
+    Floats kappa(M * C), ktilde(M * C), v_used(M * C), want(M * C);
+    reference::v7_key_prep(
+        {M, H, N, d.k.data(), d.a.data(), k_k.data(), k_a.data(), kappa.data(), ktilde.data()});
+    for (uint64_t i = 0; i < M * C; ++i)
+      v_used[i] = std::fmaf(v_first[i] - d.v[i], gate[i], d.v[i]);
+    std::vector<Floats> init;
+    for (uint64_t b = 0; b < B; ++b) init.push_back(rng.uniform(H * N * N, -0.5f, 0.5f));
+    ScatteredStates st(*this, device_, *stream_, init, 3, rng);
+    reference::wkv7({B, 1, H, N, d.r.data(), d.ld.data(), ktilde.data(), v_used.data(),
+                     kappa.data(), d.a.data(), want.data(), st.host_ref()});
+    const Floats nan(M * C, std::nanf(""));
+    const DeviceBuffer dr = upload(d.r), dl = upload(d.ld), dk = upload(d.k), dv = upload(d.v),
+                       da = upload(d.a), dkk = upload(k_k), dka = upload(k_a),
+                       dvf = upload(v_first), dg = upload(gate), dkt = upload(nan),
+                       dvo = upload(nan), dy = upload(nan), dkap = upload(nan);
+    stream_->v7_wkv(
+        {B, 1, H, N, dr.f32(), dl.f32(), dk.f32(), dv.f32(), da.f32(), dkk.f32(), dka.f32(),
+         dvf.f32(), dg.f32(), dkt.f32(), dvo.f32(), dy.f32(), st.device_ref()},
+        dkap.f32());
+    const Error2 ey = compare(download(dy.get(), M * C), want);
+    const Error2 ek = compare(download(dkt.get(), M * C), ktilde);
+    const Error2 ev = compare(download(dvo.get(), M * C), v_used);
+    uint64_t guards = 0;
+    const Error2 es = st.compare_states(&guards);
+    std::printf("v7_wkv B=%llu H=2 N=%llu: y rel L2 %.3g, state %.3g, k~ %.3g, v' %.3g\n",
+                (unsigned long long)B, (unsigned long long)N, ey.rel_l2, es.rel_l2, ek.max_rel,
+                ev.max_rel);
+    EXPECT_TRUE(ey.finite);
+    EXPECT_LE(ey.rel_l2, 1e-5);
+    EXPECT_LE(ey.max_rel, 1e-4);
+    EXPECT_LE(es.rel_l2, 1e-5);
+    EXPECT_LE(ek.max_rel, 1e-6);
+    EXPECT_LE(ev.max_rel, 1e-6);
+    EXPECT_EQ(guards, 0u) << "floats outside the state tensors were written";
+  }
+}
+
 // Prompts of 64 tokens and more run the chunked kernels for head sizes 32 and 64, with a head's
 // value rows over 4, 2 or 1 blocks depending on how many heads there are (N = 64: 4 while that
 // keeps at most two blocks per SM, else 2; N = 32: 2 while that keeps one block per SM, else 1),

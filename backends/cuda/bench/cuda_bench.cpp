@@ -308,13 +308,14 @@ void bench_wkv7(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
   }
 }
 
-// WKV-5/6 (per-token decays, as v6 runs it) on H heads of 64 for B sequences of T tokens.
+// WKV-5/6 on H heads of 64 for B sequences of T tokens: per-token decays as v6 runs it, or
+// per-channel ones (v5).
 void bench_wkv5_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, uint64_t T,
-                     uint64_t H) {
+                     uint64_t H, bool per_token = true) {
   const uint64_t N = 64, C = H * N, M = B * T;
   const std::vector<float> r = normal(M * C, 11, 0.5f), k = normal(M * C, 12, 0.5f),
                            v = normal(M * C, 13), u = normal(C, 14, 0.5f);
-  std::vector<float> ld = normal(M * C, 15);
+  std::vector<float> ld = normal(per_token ? M * C : C, 15);
   for (float& l : ld) l = -std::exp(l - 1.0f);  // λ = −e^{d}, d around −1 as in a trained model
   const DeviceBuffer dr = upload_floats(dev, s, r), dk = upload_floats(dev, s, k),
                      dv = upload_floats(dev, s, v), du = upload_floats(dev, s, u),
@@ -327,12 +328,13 @@ void bench_wkv5_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, 
       s,
       [&] {
         for (int i = 0; i < per; ++i)
-          s.wkv5({B, T, H, N, dr.f32(), dk.f32(), dv.f32(), dl.f32(), 1, du.f32(), dy.f32(), ref});
+          s.wkv5({B, T, H, N, dr.f32(), dk.f32(), dv.f32(), dl.f32(), per_token ? 1u : 0u, du.f32(),
+                  dy.f32(), ref});
       },
       per, 5);
   char name[96];
-  std::snprintf(name, sizeof(name), "wkv6 H=%llu N=64 B=%llu T=%llu", (unsigned long long)H,
-                (unsigned long long)B, (unsigned long long)T);
+  std::snprintf(name, sizeof(name), "%s H=%llu N=64 B=%llu T=%llu", per_token ? "wkv6" : "wkv5",
+                (unsigned long long)H, (unsigned long long)B, (unsigned long long)T);
   report_wkv("wkv5", name, t, M, states.bytes);
 }
 
@@ -345,6 +347,7 @@ void bench_wkv5(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
     }
     bench_wkv5_case(dev, s, 4, 1024, H);
     bench_wkv5_case(dev, s, 256, 1, H);
+    if (!quick) bench_wkv5_case(dev, s, 1, 4096, H, /*per_token=*/false);
   }
 }
 
