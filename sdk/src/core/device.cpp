@@ -299,6 +299,7 @@ void Stream::channel_mix_half(const void* x, uint64_t M, const PreparedWeight& k
       accumulate ? 1u : 0u};
   device_->check(api_->channel_mix_half(s_, &a, half), "channel_mix_half");
 }
+
 void Stream::norm_shift_mix(const rwkvrt_bk_norm_shift_mix_args& a, float* xhat, float* prev) {
   if (RWKVRT_BACKEND_V1_HAS(api_, norm_shift_mix) && api_->norm_shift_mix) {
     device_->check(api_->norm_shift_mix(s_, &a), "norm_shift_mix");
