@@ -36,6 +36,10 @@ struct rwkvrt_bk_context {
   // Decode GEMVs issue their first weight loads before waiting for the chained prior kernel
   // (gemv.cu); RWKVRT_CUDA_GEMV_PRELOAD=0 turns it off, for measurements.
   bool gemv_preload_weights = true;
+  // Decode GEMVs over short rows (at most 64 vectors: LoRA up projections) use L lanes per row
+  // (gemv.cu); RWKVRT_CUDA_GEMV_SHORT_ROWS=0 gives them the split-K or warp-per-rows form, for
+  // measurements.
+  bool gemv_short_rows = true;
   // The single-token WKV-7 kernel gives each lane group several value rows when there are many
   // heads (wkv7.cu); RWKVRT_CUDA_WKV7_STEP_ROWS=1 keeps one row per group, for measurements.
   bool wkv7_wide_step = true;

@@ -196,11 +196,80 @@ __device__ __forceinline__ void accumulate(const GemvArgs& a,
   }
 }
 
-// kSplitK = false: each logical warp owns R rows and walks all of K (many rows: every SM gets
-// warps).  kSplitK = true: the 8 warps of a block share R rows, each thread taking every 256th
-// vector, and combine their sums through shared memory (few rows: still every SM busy, and each
-// thread's K share short enough that its U·R loads are all in flight at once).  Either way a
-// thread issues U·R independent 16-byte loads before the first FMA that needs them.
+// How the lanes of a block share the work (GemvShape picks one per matmul):
+//   WarpRows   each logical warp owns R rows and walks all of K (many rows: every SM gets warps);
+//   SplitK     the 8 warps of a block share R rows, each thread taking every 256th vector, and
+//              combine their sums through shared memory (few rows: still every SM busy, and each
+//              thread's K share short enough that its U·R loads are all in flight at once);
+//   ShortRows  rows of at most kShortVectors vectors (the LoRA up projections, K ≤ 512 in f16):
+//              L lanes per row (short_lanes), 32 / L rows per warp, so that every lane loads —
+//              split-K would keep 8 threads of 256 busy for a row of 8 vectors.
+enum class GemvForm { WarpRows, SplitK, ShortRows };
+
+constexpr uint64_t kShortVectors = 2 * kWarp;
+
+// Lanes per row in the ShortRows form: the power of two covering the row's vectors, at most a
+// warp (then each lane takes two).
+__host__ __device__ inline uint32_t short_lanes(uint64_t nvec) {
+  uint32_t lanes = 1;
+  while (lanes < nvec && lanes < uint32_t(kWarp)) lanes *= 2;
+  return lanes;
+}
+
+// Output `row` of activation row m: the sum, then the epilogue in the order of the separate ops
+// (+ bias, activation), stored or added.
+__device__ __forceinline__ void store_result(const GemvArgs& a, uint64_t row, uint32_t m,
+                                             float result) {
+  float* out = a.y + uint64_t(m) * a.ldy + row;
+  if (a.bias) result += a.bias[row];
+  result = apply_activation(a.act, result);
+  *out = a.accumulate ? *out + result : result;
+}
+
+// The ShortRows form: a thread loads (before the chained wait, as gemv_block) at most
+// kShortVectors / 32 vectors of its row, the L lanes of the row add their sums by halving
+// exchanges, and the first of them stores the MT results.
+template <WeightStorage S, int MT>
+__device__ __forceinline__ void gemv_short_block(const GemvArgs& a, uint64_t block) {
+  using D = Decode<S>;
+  constexpr int kPerLane = int(kShortVectors / kWarp);
+  const uint64_t nvec = a.kp / D::kEpv;
+  const uint32_t lanes = short_lanes(nvec);
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  const uint64_t row =
+      (block * kWarpsPerBlock + uint64_t(warp)) * (uint64_t(kWarp) / lanes) + lane / lanes;
+  const uint32_t part = uint32_t(lane) % lanes;
+  const bool valid = row < a.n_rows;
+  typename D::Raw raw[kPerLane];
+  bool has[kPerLane];
+#pragma unroll
+  for (int u = 0; u < kPerLane; ++u) {
+    has[u] = valid && part + u * lanes < nvec;
+    if (has[u] && a.preload_weights) raw[u] = D::load(a, row, part + u * lanes);
+  }
+  gpu_kernel_start();
+  float acc[MT];
+#pragma unroll
+  for (int m = 0; m < MT; ++m) acc[m] = 0.0f;
+#pragma unroll
+  for (int u = 0; u < kPerLane; ++u) {
+    if (!has[u]) continue;
+    const uint64_t v = part + u * lanes;
+    typename D::Raw one[1] = {a.preload_weights ? raw[u] : D::load(a, row, v)};
+    accumulate<S, MT, 1>(a, one, v, acc);
+  }
+#pragma unroll
+  for (int m = 0; m < MT; ++m)
+    for (uint32_t offset = lanes / 2; offset > 0; offset /= 2)
+      acc[m] += gpu_shfl_xor(acc[m], int(offset));
+  if (!valid || part != 0) return;
+#pragma unroll
+  for (int m = 0; m < MT; ++m)
+    if (uint32_t(m) < a.m) store_result(a, row, uint32_t(m), acc[m]);
+}
+
+// The WarpRows and SplitK forms.  Either way a thread issues U·R independent 16-byte loads
+// before the first FMA that needs them.
 //
 // `block` is the block's index within this matmul (a group runs several matmuls in one grid).
 template <WeightStorage S, int MT, int R, int U, bool kSplitK>
@@ -278,19 +347,21 @@ __device__ __forceinline__ void gemv_block(const GemvArgs& a, uint64_t block) {
   if (writer) {
     const int r = idx / MT, m = idx % MT;
     const uint64_t row = row0 + r;
-    if (row < a.n_rows && uint32_t(m) < a.m) {
-      float* out = a.y + uint64_t(m) * a.ldy + row;
-      // The epilogue in the order of the separate ops: the stored sum, + bias, activation.
-      if (a.bias) result += a.bias[row];
-      result = apply_activation(a.act, result);
-      *out = a.accumulate ? *out + result : result;
-    }
+    if (row < a.n_rows && uint32_t(m) < a.m) store_result(a, row, uint32_t(m), result);
   }
 }
 
-template <WeightStorage S, int MT, int R, int U, bool kSplitK>
+template <WeightStorage S, int MT, int R, int U, GemvForm F>
+__device__ __forceinline__ void gemv_form_block(const GemvArgs& a, uint64_t block) {
+  if constexpr (F == GemvForm::ShortRows)
+    gemv_short_block<S, MT>(a, block);
+  else
+    gemv_block<S, MT, R, U, F == GemvForm::SplitK>(a, block);
+}
+
+template <WeightStorage S, int MT, int R, int U, GemvForm F>
 __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvArgs a) {
-  gemv_block<S, MT, R, U, kSplitK>(a, blockIdx.x);
+  gemv_form_block<S, MT, R, U, F>(a, blockIdx.x);
 }
 
 // Several matmuls of the same storage, M and kernel shape in one grid: blocks
@@ -302,16 +373,20 @@ struct GemvGroup {
   uint32_t n;
 };
 
-template <WeightStorage S, int MT, int R, int U, bool kSplitK>
+template <WeightStorage S, int MT, int R, int U, GemvForm F>
 __global__ void __launch_bounds__(kThreads) gemv_group_kernel(const GPU_GRID_CONSTANT GemvGroup g) {
   uint32_t i = 0;
   while (i + 1 < g.n && blockIdx.x >= g.first_block[i + 1]) ++i;
-  gemv_block<S, MT, R, U, kSplitK>(g.item[i], blockIdx.x - g.first_block[i]);
+  gemv_form_block<S, MT, R, U, F>(g.item[i], blockIdx.x - g.first_block[i]);
 }
 
-template <int R, bool kSplitK>
+template <WeightStorage S, int R, GemvForm F>
 uint64_t blocks_of(const GemvArgs& a) {
-  const uint64_t rows_per_block = kSplitK ? uint64_t(R) : uint64_t(kWarpsPerBlock) * R;
+  const uint64_t rows_per_block =
+      F == GemvForm::SplitK ? uint64_t(R)
+      : F == GemvForm::WarpRows
+          ? uint64_t(kWarpsPerBlock) * R
+          : uint64_t(kWarpsPerBlock) * (uint64_t(kWarp) / short_lanes(a.kp / Decode<S>::kEpv));
   return (a.n_rows + rows_per_block - 1) / rows_per_block;
 }
 
@@ -319,31 +394,33 @@ uint64_t blocks_of(const GemvArgs& a) {
 struct SingleLaunch {
   const rwkvrt_bk_stream* s;
   const GemvArgs& a;
-  template <WeightStorage S, int MT, int R, int U, bool kSplitK>
+  template <WeightStorage S, int MT, int R, int U, GemvForm F>
   gpuError_t run() const {
-    const dim3 grid(unsigned(blocks_of<R, kSplitK>(a)));
-    return gpu_launch(launch_on(s, grid, dim3(kThreads)), gemv_kernel<S, MT, R, U, kSplitK>, a);
+    const dim3 grid(unsigned(blocks_of<S, R, F>(a)));
+    return gpu_launch(launch_on(s, grid, dim3(kThreads)), gemv_kernel<S, MT, R, U, F>, a);
   }
 };
 
 struct GroupLaunch {
   const rwkvrt_bk_stream* s;
   GemvGroup& g;
-  template <WeightStorage S, int MT, int R, int U, bool kSplitK>
+  template <WeightStorage S, int MT, int R, int U, GemvForm F>
   gpuError_t run() const {
     g.first_block[0] = 0;
     for (uint32_t i = 0; i < g.n; ++i)
-      g.first_block[i + 1] = g.first_block[i] + uint32_t(blocks_of<R, kSplitK>(g.item[i]));
+      g.first_block[i + 1] = g.first_block[i] + uint32_t(blocks_of<S, R, F>(g.item[i]));
     const dim3 grid(g.first_block[g.n]);
-    return gpu_launch(launch_on(s, grid, dim3(kThreads)), gemv_group_kernel<S, MT, R, U, kSplitK>,
-                      g);
+    return gpu_launch(launch_on(s, grid, dim3(kThreads)), gemv_group_kernel<S, MT, R, U, F>, g);
   }
 };
 
-// The kernel shape of a matmul: split-K or not, and whether split-K batches 4 loads.
+// The kernel shape of a matmul: short rows, split-K or neither, and whether split-K batches 4
+// loads.
 struct GemvShape {
-  bool split, deep;
-  bool operator==(const GemvShape& o) const { return split == o.split && deep == o.deep; }
+  bool split, deep, short_rows;
+  bool operator==(const GemvShape& o) const {
+    return split == o.split && deep == o.deep && short_rows == o.short_rows;
+  }
 };
 
 // The warp-per-rows form when it yields at least two blocks per SM, else split-K.  Rows per
@@ -357,23 +434,33 @@ GemvShape shape_of(const rwkvrt_bk_stream* s, const GemvArgs& a) {
   const uint64_t warp_blocks =
       (a.n_rows + uint64_t(kWarpsPerBlock) * R - 1) / (uint64_t(kWarpsPerBlock) * R);
   const bool split = warp_blocks < 2ull * uint64_t(s->ctx->sm_count);
-  return {split, split && a.kp / Decode<S>::kEpv >= 4ull * kThreads};
+  const uint64_t nvec = a.kp / Decode<S>::kEpv;
+  if (nvec <= kShortVectors && s->ctx->gemv_short_rows) return {false, false, true};
+  return {split, split && nvec >= 4ull * kThreads, false};
 }
 
 template <WeightStorage S, class Launch>
 gpuError_t launch_shape(const Launch& l, uint32_t m, GemvShape sh) {
+  constexpr GemvForm kSplit = GemvForm::SplitK, kRows = GemvForm::WarpRows,
+                     kShort = GemvForm::ShortRows;
+  if (sh.short_rows) {
+    if (m <= 1) return l.template run<S, 1, 1, 1, kShort>();
+    if (m <= 2) return l.template run<S, 2, 1, 1, kShort>();
+    if (m <= 4) return l.template run<S, 4, 1, 1, kShort>();
+    return l.template run<S, 8, 1, 1, kShort>();
+  }
   if (sh.split) {
     if (m <= 1)
-      return sh.deep ? l.template run<S, 1, 4, 4, true>() : l.template run<S, 1, 4, 1, true>();
+      return sh.deep ? l.template run<S, 1, 4, 4, kSplit>() : l.template run<S, 1, 4, 1, kSplit>();
     if (m <= 2)
-      return sh.deep ? l.template run<S, 2, 4, 2, true>() : l.template run<S, 2, 4, 1, true>();
-    if (m <= 4) return l.template run<S, 4, 2, 2, true>();
-    return l.template run<S, 8, 2, 2, true>();
+      return sh.deep ? l.template run<S, 2, 4, 2, kSplit>() : l.template run<S, 2, 4, 1, kSplit>();
+    if (m <= 4) return l.template run<S, 4, 2, 2, kSplit>();
+    return l.template run<S, 8, 2, 2, kSplit>();
   }
-  if (m <= 1) return l.template run<S, 1, 2, 4, false>();
-  if (m <= 2) return l.template run<S, 2, 2, 4, false>();
-  if (m <= 4) return l.template run<S, 4, 4, 2, false>();
-  return l.template run<S, 8, 4, 2, false>();
+  if (m <= 1) return l.template run<S, 1, 2, 4, kRows>();
+  if (m <= 2) return l.template run<S, 2, 2, 4, kRows>();
+  if (m <= 4) return l.template run<S, 4, 4, 2, kRows>();
+  return l.template run<S, 8, 4, 2, kRows>();
 }
 
 template <WeightStorage S>
@@ -397,7 +484,7 @@ GemvShape shape_for(const rwkvrt_bk_stream* s, WeightStorage storage, const Gemv
     case WeightStorage::Codes:
       return shape_of<WeightStorage::Codes>(s, a);
   }
-  return {false, false};
+  return {false, false, false};
 }
 
 }  // namespace

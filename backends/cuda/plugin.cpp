@@ -185,6 +185,7 @@ int context_create(const rwkvrt_bk_context_params* params, rwkvrt_bk_context** o
   ctx->wkv7_chunk_min_tokens = env_u64("RWKVRT_CUDA_WKV7_CHUNK_TOKENS", 64);
   if (ctx->wkv7_chunk_min_tokens == 0) ctx->wkv7_chunk_min_tokens = UINT64_MAX;
   ctx->gemv_preload_weights = env_flag("RWKVRT_CUDA_GEMV_PRELOAD", true);
+  ctx->gemv_short_rows = env_flag("RWKVRT_CUDA_GEMV_SHORT_ROWS", true);
   ctx->wkv7_wide_step = env_u64("RWKVRT_CUDA_WKV7_STEP_ROWS", 4) != 1;
   *out = ctx;
   return RWKVRT_BK_OK;

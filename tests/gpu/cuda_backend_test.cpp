@@ -831,15 +831,19 @@ TEST_F(CudaTest, FastMatmulModelStaysCloseToExact) {
 }
 
 // The decode GEMV's shapes: few rows with a long K (split-K with batched loads), many rows
-// (a warp per rows), f32 and f16, one to three activation rows; exact storage, fp32 sums.
+// (a warp per rows), short rows (LoRA up projections: L lanes per row, from one vector per lane
+// (K = 96 f16: 12 vectors, 16 lanes; K = 40 f32: 10 vectors, 16 lanes; K = 8 f32: 2 lanes) to
+// two (K = 480 f16: 60 vectors) — rows of one block straddling the end), f32 and f16, one to
+// eight activation rows; exact storage, fp32 sums.
 TEST_F(CudaTest, SkinnyMatmulShapes) {
   Rng rng(14);
   struct Shape {
     uint64_t N, K;
   };
-  for (const Shape& sh : {Shape{64, 16384}, Shape{8192, 2048}, Shape{4096, 14336}})
+  for (const Shape& sh : {Shape{64, 16384}, Shape{8192, 2048}, Shape{4096, 14336}, Shape{4096, 96},
+                          Shape{2049, 480}, Shape{333, 40}, Shape{77, 8}})
     for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_F32})
-      for (uint64_t M : {1, 3}) {
+      for (uint64_t M : {1, 3, 8}) {
         const Floats wf = rng.normal(sh.N * sh.K, 0.0f, 0.05f);
         const Floats x = rng.normal(M * sh.K);
         Floats stored = wf;
