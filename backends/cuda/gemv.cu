@@ -2,7 +2,8 @@
 // is built to stream the weight matrix once at full bandwidth:
 //   * a logical warp (or, for few rows, a whole block) owns R consecutive weight rows and walks K
 //     with 16-byte loads per lane (8 f16/bf16, 4 f32 or 16 int8 codes), U·R loads issued before
-//     their arithmetic;
+//     their arithmetic; rows of at most 64 such vectors get a group of lanes each instead
+//     (GemvForm below);
 //   * the activations (fp32, any stride and alignment) are read through L1 and reused for R
 //     rows, and each weight vector is reused for all M activation rows;
 //   * accumulation is fp32; the R·M partial sums of a lane are reduced across the warp with the

@@ -478,6 +478,8 @@ int op_v7_output_half(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args* a, rw
   RWKVRT_OP_PROLOGUE(s, "v7_output_half");
   if (!a || (a->M && a->H && a->N && !out))
     return set_error(RWKVRT_BK_INVALID, "v7_output_half: null argument");
+  if (out == a->y && a->M && a->H && a->N)
+    return set_error(RWKVRT_BK_INVALID, "v7_output_half: out must not overlap y (it is read)");
   return check_op(s, launch_v7_output(s, *a, out_type, out), "v7_output_half");
 }
 

@@ -537,7 +537,7 @@ const char* dtype_name(rwkvrt_bk_dtype dt) {
 // 1e6: saturated, not infinite) and the shift state updated as by norm_shift_mix;
 // v7_output_half leaving y untouched.
 TEST_F(CudaTest, HalfActivationProducersEqualRoundedFp32) {
-  ASSERT_GT(device_->half_activation_rows(), 0u) << "the CUDA backend offers half activations";
+  ASSERT_TRUE(device_->has_half_activations()) << "the CUDA backend offers half activations";
   struct Shape {
     uint64_t B, T, C;
     uint32_t n_out;
@@ -622,8 +622,11 @@ TEST_F(CudaTest, HalfActivationProducersEqualRoundedFp32) {
 // another type, or a half type that is not one, are refused with messages that say so.
 TEST_F(CudaTest, HalfActivationMatmulsEqualTheRoundingPath) {
   const auto fast = RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS;
-  const uint64_t M_min = device_->half_activation_rows();
-  ASSERT_GT(M_min, 0u);
+  ASSERT_TRUE(device_->has_half_activations());
+  // The rows from which the plugin rounds activations (what device_describe reports as
+  // half_activation_rows unless RWKVRT_CUDA_HALF_ACTIVATIONS=0 is set).
+  const uint64_t M_min = 9;
+  EXPECT_TRUE(device_->half_activation_rows() == M_min || device_->half_activation_rows() == 0);
   for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_BF16})
     for (uint64_t M : {M_min, uint64_t(300)})
       for (uint64_t K : {uint64_t(512), uint64_t(100)}) {
@@ -750,6 +753,8 @@ TEST_F(CudaTest, HalfActivationMatmulsEqualTheRoundingPath) {
   rwkvrt_bk_v7_output_args out{};
   out.M = 1, out.H = 1, out.N = 64;
   refused(api.v7_output_half(raw, &out, RWKVRT_BK_BF16, nullptr), "null argument", "no output");
+  out.y = y.f32();
+  refused(api.v7_output_half(raw, &out, RWKVRT_BK_BF16, y.f32()), "overlap", "out over y");
   rwkvrt_bk_channel_mix_args cm{x.f32(), M, 0, w16.get(), w16.get(), y.f32(), y.f32(), 0, 2};
   refused(api.channel_mix_half(raw, &cm, RWKVRT_BK_F16), "accumulate", "accumulate 2");
 }
@@ -832,16 +837,17 @@ TEST_F(CudaTest, FastMatmulModelStaysCloseToExact) {
 
 // The decode GEMV's shapes: few rows with a long K (split-K with batched loads), many rows
 // (a warp per rows), short rows (LoRA up projections: L lanes per row, from one vector per lane
-// (K = 96 f16: 12 vectors, 16 lanes; K = 40 f32: 10 vectors, 16 lanes; K = 8 f32: 2 lanes) to
-// two (K = 480 f16: 60 vectors) — rows of one block straddling the end), f32 and f16, one to
-// eight activation rows; exact storage, fp32 sums.
+// (K = 96 f16: 12 vectors, 16 lanes; K = 40 f32: 10 vectors, 16 lanes; K = 32: 4 lanes f16,
+// 8 f32; K = 8: 1 lane f16, 2 f32) to two (K = 480 f16: 60 vectors, 32 lanes) — rows of one
+// block straddling the end), f32 and f16, one to eight activation rows; exact storage, fp32
+// sums.
 TEST_F(CudaTest, SkinnyMatmulShapes) {
   Rng rng(14);
   struct Shape {
     uint64_t N, K;
   };
   for (const Shape& sh : {Shape{64, 16384}, Shape{8192, 2048}, Shape{4096, 14336}, Shape{4096, 96},
-                          Shape{2049, 480}, Shape{333, 40}, Shape{77, 8}})
+                          Shape{2049, 480}, Shape{333, 40}, Shape{100, 32}, Shape{77, 8}})
     for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_F32})
       for (uint64_t M : {1, 3, 8}) {
         const Floats wf = rng.normal(sh.N * sh.K, 0.0f, 0.05f);
@@ -1142,7 +1148,7 @@ TEST_F(CudaTest, V7WkvForManySequences) {
 
 // Prompts of 64 tokens and more run the chunked kernels for head sizes 32 and 64, with a head's
 // value rows over 4, 2 or 1 blocks depending on how many heads there are (N = 64: 4 while that
-// keeps at most two blocks per SM, else 2; N = 32: 2 while that keeps one block per SM, else 1),
+// keeps at most two blocks per SM, else 2; N = 32: 2 while that keeps at most two, else 1),
 // the head counts on each side of a boundary taken from the device's SM count; partial last
 // chunks, and chunks whose decays force the token-by-token path between chunked ones (the state
 // passes between the two forms).

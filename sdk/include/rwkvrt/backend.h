@@ -28,8 +28,8 @@
  * are fp32": there a `half` argument (RWKVRT_BK_F16 or RWKVRT_BK_BF16) names the type of the
  * activations the op writes or reads, and the float pointers of its arguments that the entry
  * names point to values of that type (leading dimensions count values).  A value written so is
- * the fp32 result rounded to nearest; f16 saturates finite values beyond ±65504 to ±65504, as the
- * rounding of activations by the matmul does.
+ * the fp32 result rounded to nearest; for f16, values beyond ±65504 (infinities included) become
+ * ±65504 and NaN stays NaN, as the rounding of activations by the matmul does.
  *
  * Errors.  Functions returning int return RWKVRT_BK_OK (0) on success; on failure the plugin's
  * last_error() gives a message for the calling thread.
@@ -108,7 +108,11 @@ typedef struct rwkvrt_bk_device_desc {
      matmuls of weights prepared with RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS round their
      activations.  From there on a host may have the producers of those activations write them
      already rounded and hand them over as such (the *_half entries of revision 4): the same
-     results without a rounding pass.  0: never (the backend does not round, or lacks them). */
+     values reach the matmul without a rounding pass (the sums' order may differ where the
+     backend pads rows).  0: never (the backend does not round, or lacks them).
+     The field took what was padding at the end of the revision-3 struct (sizeof is unchanged),
+     so a revision-3 host's struct_size covers it too; a plugin may write it there harmlessly.
+     A field appended later must not rely on struct_size alone to know the host's revision. */
   uint32_t half_activation_rows;
 } rwkvrt_bk_device_desc;
 
@@ -472,7 +476,7 @@ typedef struct rwkvrt_backend_v1 {
   int (*norm_shift_mix_half)(rwkvrt_bk_stream* s, const rwkvrt_bk_norm_shift_mix_args* args,
                              rwkvrt_bk_dtype half);
   /* v7_output writing its result into out ([M][H·N] `half` values) instead of args->y, which is
-   * only read. */
+   * only read; out must not overlap any input (refused when it is args->y). */
   int (*v7_output_half)(rwkvrt_bk_stream* s, const rwkvrt_bk_v7_output_args* args,
                         rwkvrt_bk_dtype half, void* out);
   /* matmul_group with every item's args.x holding `half` values and every item's weight stored

@@ -21,11 +21,11 @@ Device::Device(const BackendEntry& backend, int32_t device, int32_t n_threads)
   p.n_threads = n_threads;
   check(api_->context_create(&p, &ctx_), "context_create");
   const rwkvrt_backend_v1& t = *api_;
-  const bool half_entries = RWKVRT_BACKEND_V1_HAS(&t, channel_mix_half) && t.norm_shift_mix_half &&
-                            t.v7_output_half && t.matmul_group_half && t.channel_mix_half;
+  has_half_activations_ = RWKVRT_BACKEND_V1_HAS(&t, channel_mix_half) && t.norm_shift_mix_half &&
+                          t.v7_output_half && t.matmul_group_half && t.channel_mix_half;
   rwkvrt_bk_device_desc desc{};
   desc.struct_size = sizeof(desc);
-  if (half_entries && api_->device_describe(device, &desc) == RWKVRT_BK_OK)
+  if (has_half_activations_ && api_->device_describe(device, &desc) == RWKVRT_BK_OK)
     half_activation_rows_ = desc.half_activation_rows;
 }
 
@@ -265,7 +265,7 @@ void Stream::matmul_group(const MatmulItem* items, size_t count) {
 }
 
 void Stream::require_half_activations() const {
-  if (device_->half_activation_rows() == 0)
+  if (!device_->has_half_activations())
     fail(RWKVRT_ERR_UNSUPPORTED, "backend '{}' has no half-precision activations",
          device_->backend_name());
 }

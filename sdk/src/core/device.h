@@ -31,14 +31,18 @@ class Device {
   // Throws when rc is not RWKVRT_BK_OK, naming `what` and the plugin's message.
   void check(int rc, const char* what) const;
 
+  // Whether the backend has the *_half entries of revision 4 (Stream's *_half calls).
+  bool has_half_activations() const { return has_half_activations_; }
   // Rows from which the matmuls of weights prepared with RWKVRT_BK_MATMUL_ROUNDED_ACTIVATIONS
   // may be handed activations already rounded, through Stream's *_half calls
-  // (rwkvrt_bk_device_desc.half_activation_rows); 0 when the backend lacks those entries.
+  // (rwkvrt_bk_device_desc.half_activation_rows); 0 when the backend lacks those entries or
+  // advises against them.
   uint32_t half_activation_rows() const { return half_activation_rows_; }
 
  private:
   const rwkvrt_backend_v1* api_;
   rwkvrt_bk_context* ctx_ = nullptr;
+  bool has_half_activations_ = false;
   uint32_t half_activation_rows_ = 0;
   std::string backend_name_;
   int32_t device_;
@@ -190,7 +194,8 @@ class Stream {
 
   // Half-precision activations (backend ABI revision 4), for hosts that checked
   // Device::half_activation_rows(): `half` is RWKVRT_BK_F16 or RWKVRT_BK_BF16, and the buffers
-  // named hold values of that type.  Throws when the backend lacks the entries.
+  // named hold values of that type.  Throws when the backend lacks the entries
+  // (Device::has_half_activations()).
   //   norm_shift_mix_half: args.out;  v7_output_half: `out` instead of args.y (only read);
   //   matmul_group_half: every item's x, each weight stored as `half`;  channel_mix_half: x.
   void norm_shift_mix_half(const rwkvrt_bk_norm_shift_mix_args& args, rwkvrt_bk_dtype half);
