@@ -22,7 +22,7 @@ bool aligned16(const void* p) {
 // on the H200, half the bandwidth of the other element-wise passes.)
 constexpr uint64_t kTileCols = 4 * kThreads;
 
-uint64_t tiles_per_row(uint64_t N) {
+__host__ __device__ inline uint64_t tiles_per_row(uint64_t N) {
   return (N + kTileCols - 1) / kTileCols;
 }
 
@@ -31,7 +31,7 @@ __global__ void __launch_bounds__(kThreads)
   gpu_kernel_start();
   for (uint64_t tile = blockIdx.x; tile < g.total; tile += gridDim.x) {
     const BiasActItem& e = g.item[group_item_of(g, tile)];
-    const uint64_t local = tile - e.first, per_row = (e.N + kTileCols - 1) / kTileCols;
+    const uint64_t local = tile - e.first, per_row = tiles_per_row(e.N);
     const uint64_t m = local / per_row, n = (local % per_row) * kTileCols + 4 * threadIdx.x;
     if (n >= e.N) continue;
     float* y = e.y + m * e.ldy + n;

@@ -273,14 +273,14 @@ struct MatmulRun {
   std::string what;
 };
 
-// y = x·Wᵀ on the device against a double-precision reference on the stored weight values.
-// `wf` ([rows][cols]) encoded as f16 or bf16 and prepared on the device with `precision`.  The
-// encoded values need not outlive the call: weight_prepare returns once they are uploaded.
-PreparedWeight half_weight(const std::shared_ptr<Device>& dev, rwkvrt_bk_dtype dt, const char* name,
-                           uint64_t rows, uint64_t cols, const Floats& wf,
-                           rwkvrt_bk_matmul_precision precision = RWKVRT_BK_MATMUL_EXACT) {
-  std::vector<uint16_t> enc(rows * cols);
-  for (uint64_t i = 0; i < rows * cols; ++i)
+// `wf` ([rows][cols]) encoded as f16, bf16 or kept as f32 (dt), and prepared on the device with
+// `precision`.  The encoded values need not outlive the call: weight_prepare returns once they
+// are uploaded.
+PreparedWeight prepared_weight(const std::shared_ptr<Device>& dev, rwkvrt_bk_dtype dt,
+                               const char* name, uint64_t rows, uint64_t cols, const Floats& wf,
+                               rwkvrt_bk_matmul_precision precision = RWKVRT_BK_MATMUL_EXACT) {
+  std::vector<uint16_t> enc(dt == RWKVRT_BK_F32 ? 0 : rows * cols);
+  for (uint64_t i = 0; i < enc.size(); ++i)
     enc[i] = dt == RWKVRT_BK_F16 ? f32_to_f16(wf[i]) : f32_to_bf16(wf[i]);
   rwkvrt_bk_weight_desc d{};
   d.struct_size = sizeof(d);
@@ -288,12 +288,13 @@ PreparedWeight half_weight(const std::shared_ptr<Device>& dev, rwkvrt_bk_dtype d
   d.rows = rows;
   d.cols = cols;
   d.src_dtype = dt;
-  d.src = enc.data();
+  d.src = dt == RWKVRT_BK_F32 ? static_cast<const void*>(wf.data()) : enc.data();
   d.want_dtype = RWKVRT_BK_SAME;
   d.matmul_precision = precision;
   return PreparedWeight(dev, d);
 }
 
+// y = x·Wᵀ on the device against a double-precision reference on the stored weight values.
 MatmulRun run_matmul(CudaTest&, const std::shared_ptr<Device>& dev, Stream& s, rwkvrt_bk_dtype dt,
                      uint64_t N, uint64_t K, uint64_t M, const Floats& x, const Floats& wf,
                      rwkvrt_bk_matmul_precision precision = RWKVRT_BK_MATMUL_EXACT) {
@@ -301,7 +302,7 @@ MatmulRun run_matmul(CudaTest&, const std::shared_ptr<Device>& dev, Stream& s, r
   for (uint64_t i = 0; i < N * K; ++i)
     stored[i] =
         dt == RWKVRT_BK_F16 ? f16_to_f32(f32_to_f16(wf[i])) : bf16_to_f32(f32_to_bf16(wf[i]));
-  const PreparedWeight w = half_weight(dev, dt, "w", N, K, wf, precision);
+  const PreparedWeight w = prepared_weight(dev, dt, "w", N, K, wf, precision);
   Floats want(M * N);
   reference::matmul(x.data(), M, K, {stored.data(), N, K}, want.data(), N, false);
   const Floats poison(M * N, std::nanf(""));
@@ -422,10 +423,10 @@ TEST_F(CudaTest, ChannelMixEqualsSeparateOps) {
                                " M=" + std::to_string(cs.M);
       Rng rng(17);
       const uint64_t M = cs.M;
-      const PreparedWeight wk = half_weight(device_, dt, "ffn.key", F, C,
-                                            rng.normal(F * C, 0.0f, 0.1f), cs.precision),
-                           wv = half_weight(device_, dt, "ffn.value", C, F,
-                                            rng.normal(C * F, 0.0f, 0.1f), cs.precision);
+      const PreparedWeight wk = prepared_weight(device_, dt, "ffn.key", F, C,
+                                                rng.normal(F * C, 0.0f, 0.1f), cs.precision),
+                           wv = prepared_weight(device_, dt, "ffn.value", C, F,
+                                                rng.normal(C * F, 0.0f, 0.1f), cs.precision);
       const Floats x = rng.normal(M * C), y_start = rng.normal(M * C);
       DeviceBuffer dx(device_, M * C * 4), hidden(device_, M * F * 4);
       stream_->upload(dx.get(), x.data(), M * C * 4);
@@ -468,8 +469,8 @@ TEST_F(CudaTest, GemmGroupEqualsSeparateCalls) {
       const uint64_t rows[3] = {384, 64, 512};
       std::vector<PreparedWeight> w;
       for (int i = 0; i < 3; ++i)
-        w.push_back(half_weight(device_, dt, "group", rows[i], K,
-                                rng.normal(rows[i] * K, 0.0f, 0.05f), cs.precision));
+        w.push_back(prepared_weight(device_, dt, "group", rows[i], K,
+                                    rng.normal(rows[i] * K, 0.0f, 0.05f), cs.precision));
       const Floats x0 = rng.normal(M * K), x1 = rng.normal(M * K), bias = rng.normal(rows[1]);
       const Floats y2_start = rng.normal(M * rows[2]);
       DeviceBuffer dx0(device_, M * K * 4), dx1(device_, M * K * 4), db(device_, rows[1] * 4);
@@ -527,10 +528,6 @@ size_t half_mismatches(const std::vector<uint16_t>& a, const std::vector<uint16_
   return n;
 }
 
-const char* dtype_name(rwkvrt_bk_dtype dt) {
-  return dt == RWKVRT_BK_F16 ? "f16" : "bf16";
-}
-
 // The producers of half activations write exactly what the fp32 op followed by the matmul's
 // rounding pass gives: norm_shift_mix_half on the one-kernel paths (decode width, tiles of a
 // prompt) and on the three-op fallback (C = 6), with outputs beyond the f16 range (gamma up to
@@ -545,7 +542,7 @@ TEST_F(CudaTest, HalfActivationProducersEqualRoundedFp32) {
   for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_BF16})
     for (const Shape& sh :
          {Shape{3, 11, 256, 6}, Shape{1, 1, 4096, 6}, Shape{4, 1, 512, 1}, Shape{2, 5, 6, 2}}) {
-      const std::string what = std::string(dtype_name(dt)) + " B=" + std::to_string(sh.B) +
+      const std::string what = std::string(dtype_name(DType(dt))) + " B=" + std::to_string(sh.B) +
                                " T=" + std::to_string(sh.T) + " C=" + std::to_string(sh.C);
       Rng rng(31);
       const uint64_t M = sh.B * sh.T, C = sh.C;
@@ -608,9 +605,9 @@ TEST_F(CudaTest, HalfActivationProducersEqualRoundedFp32) {
     std::vector<uint16_t> got(M * C);
     stream_->download(got.data(), out.get(), got.size() * 2);
     EXPECT_EQ(half_mismatches(rounded(dt, download(y_fp32.get(), M * C)), got), 0u)
-        << dtype_name(dt) << " v7_output_half";
+        << dtype_name(DType(dt)) << " v7_output_half";
     EXPECT_EQ(bit_mismatches(download(y_in.get(), M * C), y0), 0u)
-        << dtype_name(dt) << " v7_output_half wrote its input";
+        << dtype_name(DType(dt)) << " v7_output_half wrote its input";
   }
 }
 
@@ -630,14 +627,14 @@ TEST_F(CudaTest, HalfActivationMatmulsEqualTheRoundingPath) {
   for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_BF16})
     for (uint64_t M : {M_min, uint64_t(300)})
       for (uint64_t K : {uint64_t(512), uint64_t(100)}) {
-        const std::string what =
-            std::string(dtype_name(dt)) + " M=" + std::to_string(M) + " K=" + std::to_string(K);
+        const std::string what = std::string(dtype_name(DType(dt))) + " M=" + std::to_string(M) +
+                                 " K=" + std::to_string(K);
         Rng rng(33);
         const uint64_t rows[3] = {384, 64, 512};
         std::vector<PreparedWeight> w;
         for (int i = 0; i < 3; ++i)
-          w.push_back(half_weight(device_, dt, "group", rows[i], K,
-                                  rng.normal(rows[i] * K, 0.0f, 0.05f), fast));
+          w.push_back(prepared_weight(device_, dt, "group", rows[i], K,
+                                      rng.normal(rows[i] * K, 0.0f, 0.05f), fast));
         const Floats x0 = rng.normal(M * K), x1 = rng.normal(M * K), bias = rng.normal(rows[1]);
         const Floats y2_start = rng.normal(M * rows[2]);
         const DeviceBuffer dx0 = upload(x0), dx1 = upload(x1), db = upload(bias);
@@ -678,10 +675,10 @@ TEST_F(CudaTest, HalfActivationMatmulsEqualTheRoundingPath) {
   for (rwkvrt_bk_dtype dt : {RWKVRT_BK_F16, RWKVRT_BK_BF16})
     for (uint64_t M : {M_min, uint64_t(300)}) {
       Rng rng(34);
-      const PreparedWeight wk = half_weight(device_, dt, "ffn.key", F, C,
-                                            rng.normal(F * C, 0.0f, 0.1f), fast),
-                           wv = half_weight(device_, dt, "ffn.value", C, F,
-                                            rng.normal(C * F, 0.0f, 0.1f), fast);
+      const PreparedWeight wk = prepared_weight(device_, dt, "ffn.key", F, C,
+                                                rng.normal(F * C, 0.0f, 0.1f), fast),
+                           wv = prepared_weight(device_, dt, "ffn.value", C, F,
+                                                rng.normal(C * F, 0.0f, 0.1f), fast);
       const Floats x = rng.normal(M * C), y_start = rng.normal(M * C);
       const std::vector<uint16_t> hx = rounded(dt, x);
       const DeviceBuffer dx = upload(x), dhx = upload(hx.data(), hx.size() * 2);
@@ -696,25 +693,18 @@ TEST_F(CudaTest, HalfActivationMatmulsEqualTheRoundingPath) {
           return download(y.get(), M * C);
         };
         EXPECT_EQ(bit_mismatches(output(false), output(true)), 0u)
-            << dtype_name(dt) << " channel_mix_half M=" << M << (accumulate ? " accumulate" : "");
+            << dtype_name(DType(dt)) << " channel_mix_half M=" << M
+            << (accumulate ? " accumulate" : "");
       }
     }
 
   // Refusals.
   Rng rng(35);
   const uint64_t K = 64, N = 64, M = 16;
-  const PreparedWeight w16 =
-      half_weight(device_, RWKVRT_BK_F16, "blocks.0.att.key.weight", N, K, rng.normal(N * K), fast);
-  const Floats wf = rng.normal(N * K);
-  rwkvrt_bk_weight_desc d{};
-  d.struct_size = sizeof(d);
-  d.name = "blocks.0.att.value.weight";
-  d.rows = N;
-  d.cols = K;
-  d.src_dtype = RWKVRT_BK_F32;
-  d.src = wf.data();
-  d.want_dtype = RWKVRT_BK_SAME;
-  const PreparedWeight w32(device_, d);
+  const PreparedWeight w16 = prepared_weight(device_, RWKVRT_BK_F16, "blocks.0.att.key.weight", N,
+                                             K, rng.normal(N * K), fast);
+  const PreparedWeight w32 =
+      prepared_weight(device_, RWKVRT_BK_F32, "blocks.0.att.value.weight", N, K, rng.normal(N * K));
   DeviceBuffer x(device_, M * K * 2), y(device_, M * N * 4);
   auto refusal = [&](const PreparedWeight& w, rwkvrt_bk_dtype dt) {
     const Stream::MatmulItem item{x.get(), M, &w, y.f32()};
@@ -794,8 +784,8 @@ TEST_F(CudaTest, HalfActivationModelEqualsRoundingPasses) {
     Floats sa(with_half->state_floats()), sb(without->state_floats());
     a.export_state(sa.data());
     b.export_state(sb.data());
-    EXPECT_EQ(bit_mismatches(la, lb), 0u) << dtype_name(half) << " logits of " << la.size();
-    EXPECT_EQ(bit_mismatches(sa, sb), 0u) << dtype_name(half) << " state of " << sa.size();
+    EXPECT_EQ(bit_mismatches(la, lb), 0u) << dtype_name(DType(half)) << " logits of " << la.size();
+    EXPECT_EQ(bit_mismatches(sa, sb), 0u) << dtype_name(DType(half)) << " state of " << sa.size();
   }
 }
 

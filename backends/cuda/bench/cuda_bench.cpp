@@ -238,8 +238,13 @@ struct BenchStates {
 
 // A WKV row: time per token of a call over `tokens` tokens taking `seconds`, and the state
 // traffic (every state read and written once per call).
-void report_wkv(const char* group, const char* name, double seconds, uint64_t tokens,
-                uint64_t state_bytes) {
+// One WKV row, named "<op> H=… N=64 B=… T=…", per token of the B·T.
+void report_wkv(const char* group, const char* op, uint64_t H, uint64_t B, uint64_t T,
+                double seconds, uint64_t state_bytes) {
+  char name[96];
+  std::snprintf(name, sizeof(name), "%s H=%llu N=64 B=%llu T=%llu", op, (unsigned long long)H,
+                (unsigned long long)B, (unsigned long long)T);
+  const uint64_t tokens = B * T;
   char note[96];
   std::snprintf(note, sizeof(note), "%.1f us per call, state traffic %.0f GB/s", seconds * 1e6,
                 2.0 * double(state_bytes) / seconds / 1e9);
@@ -288,10 +293,7 @@ void bench_wkv7_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, 
                     dy.f32(), ref});
       },
       per, 5);
-  char name[96];
-  std::snprintf(name, sizeof(name), "%s H=%llu N=64 B=%llu T=%llu", fused ? "v7_wkv" : "wkv7",
-                (unsigned long long)H, (unsigned long long)B, (unsigned long long)T);
-  report_wkv("wkv7", name, t, M, states.bytes);
+  report_wkv("wkv7", fused ? "v7_wkv" : "wkv7", H, B, T, t, states.bytes);
 }
 
 void bench_wkv7(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
@@ -332,10 +334,7 @@ void bench_wkv5_case(const std::shared_ptr<Device>& dev, Stream& s, uint64_t B, 
                   dy.f32(), ref});
       },
       per, 5);
-  char name[96];
-  std::snprintf(name, sizeof(name), "%s H=%llu N=64 B=%llu T=%llu", per_token ? "wkv6" : "wkv5",
-                (unsigned long long)H, (unsigned long long)B, (unsigned long long)T);
-  report_wkv("wkv5", name, t, M, states.bytes);
+  report_wkv("wkv5", per_token ? "wkv6" : "wkv5", H, B, T, t, states.bytes);
 }
 
 void bench_wkv5(const std::shared_ptr<Device>& dev, Stream& s, bool quick) {
